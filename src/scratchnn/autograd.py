@@ -1,0 +1,145 @@
+"""Activations as ``torch.autograd.Function`` subclasses, each with its derivative written out.
+
+Every ``backward`` multiplies the incoming gradient ``g = dL/dy`` by the local derivative ``dy/dx`` (the chain
+rule, element-wise). Each is built from differentiable tensor ops, so double backward works as well. Where the
+derivative can be written with the output ``y`` we save ``y`` (it survives in-place use).
+
+========  ======================  ==============================================
+Function  forward ``y = f(x)``    backward ``dL/dx``
+========  ======================  ==============================================
+ReLU      ``max(x, 0)``           ``g * (y > 0)``  (0 at ``x = 0``, as torch)
+LeakyReLU ``x if x > 0 else a*x`` ``g * (1 if x > 0 else a)``  (``a`` at ``x = 0``)
+Sigmoid   ``1 / (1 + e^-x)``      ``g * y * (1 - y)``
+Tanh      ``tanh(x)``             ``g * (1 - y^2)``
+SiLU      ``x * sigmoid(x)``      ``g * s * (1 + x * (1 - s))``, ``s = sigmoid(x)``
+Square    ``x^2``                 ``g * 2x``
+========  ======================  ==============================================
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "LeakyReLUFunction",
+    "ReLUFunction",
+    "SiLUFunction",
+    "SigmoidFunction",
+    "SquareFunction",
+    "TanhFunction",
+]
+
+
+def _check_float(x: Tensor, name: str) -> None:
+    if not x.is_floating_point():
+        raise RuntimeError(f"{name} expects a floating-point input, but got input of dtype {x.dtype}")
+
+
+class ReLUFunction(torch.autograd.Function):
+    """``y = max(x, 0)``; ``dy/dx = 1`` where ``x > 0``, else 0."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, inplace: bool = False) -> Tensor:
+        _check_float(x, "relu")
+        if inplace:
+            ctx.mark_dirty(x)
+            y = x.clamp_(min=0)
+        else:
+            y = x.clamp(min=0)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (y,) = ctx.saved_tensors
+        return grad * (y > 0).to(grad.dtype), None
+
+
+class LeakyReLUFunction(torch.autograd.Function):
+    """``y = x`` where ``x > 0`` else ``a * x``; ``dy/dx = 1`` where ``x > 0`` else ``a``."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+        _check_float(x, "leaky_relu")
+        if inplace and negative_slope < 0:
+            raise RuntimeError(f"in-place leaky_relu needs negative_slope >= 0, but got {negative_slope}")
+        positive = x > 0
+        ctx.negative_slope = negative_slope
+        if inplace:
+            ctx.mark_dirty(x)
+            y = x.mul_(torch.where(positive, 1.0, negative_slope).to(x.dtype))
+            ctx.save_for_backward(y)
+            return y
+        y = torch.where(positive, x, x * negative_slope)
+        ctx.save_for_backward(x)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (x_or_y,) = ctx.saved_tensors  # the sign of y equals the sign of x when the slope is >= 0
+        slope = torch.where(x_or_y > 0, 1.0, ctx.negative_slope).to(grad.dtype)
+        return grad * slope, None, None
+
+
+class SigmoidFunction(torch.autograd.Function):
+    """``y = 1 / (1 + exp(-x))``; ``dy/dx = y * (1 - y)``."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        _check_float(x, "sigmoid")
+        y = torch.sigmoid(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        (y,) = ctx.saved_tensors
+        return grad * y * (1 - y)
+
+
+class TanhFunction(torch.autograd.Function):
+    """``y = tanh(x)``; ``dy/dx = 1 - y^2``."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        _check_float(x, "tanh")
+        y = torch.tanh(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        (y,) = ctx.saved_tensors
+        return grad * (1 - y * y)
+
+
+class SiLUFunction(torch.autograd.Function):
+    """``y = x * s`` with ``s = sigmoid(x)``; ``dy/dx = s + x * s * (1 - s) = s * (1 + x * (1 - s))``."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        _check_float(x, "silu")
+        ctx.save_for_backward(x)
+        return x * torch.sigmoid(x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensors
+        s = torch.sigmoid(x)
+        return grad * s * (1 + x * (1 - s))
+
+
+class SquareFunction(torch.autograd.Function):
+    """``y = x^2``; ``dy/dx = 2x`` (the seed project's example of a hand-written Function)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        _check_float(x, "square")
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensors
+        return grad * 2 * x

@@ -1,0 +1,29 @@
+"""Argument parsing and dispatch. User mistakes end with a one-line error and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from . import check
+from ._common import UsageError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="scratchnn", description="Neural-network layers from scratch, checked against torch.nn."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    check.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except UsageError as e:
+        print(f"scratchnn {args.command}: error: {e}", file=sys.stderr)
+        return 2

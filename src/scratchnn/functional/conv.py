@@ -1,0 +1,187 @@
+"""2-D convolution as pad -> unfold -> one matrix product -> reshape, with its backward written out.
+
+Forward. Pad the input (zeros, or reflect/replicate/circular copies of its own border), then ``F.unfold`` copies
+each ``C x kH x kW`` patch that the kernel visits into a column::
+
+    x (N, C, H, W) --pad--> (N, C, Hp, Wp) --unfold--> cols (N, C*kH*kW, L),   L = H_out * W_out
+
+A convolution is a dot product of the flattened kernel with each patch, so all outputs of all filters come from
+one matrix product ``W (O, C*kH*kW) @ cols``. With ``groups=G`` the channels split into G independent blocks:
+``W (G, O/G, C/G*kH*kW) @ cols (N, G, C/G*kH*kW, L)``. Reshaping ``(N, O, L)`` to ``(N, O, H_out, W_out)`` gives
+the output, where ``H_out = floor((H + pad_top + pad_bottom - dH*(kH - 1) - 1) / sH) + 1``.
+
+Backward. With ``y = W @ cols + b`` and ``g = dL/dy`` of shape ``(N, G, O/G, L)``:
+
+- ``dL/db = sum of g over N and L``;
+- ``dL/dW = sum_n g[n] @ cols[n]^T`` -> ``(G, O/G, C/G*kH*kW)``, one GEMM contracting over ``N*L``;
+- ``dL/dcols = W^T @ g`` -> ``(N, C*kH*kW, L)``: the gradient of every copy of every pixel. ``F.fold`` (col2im,
+  the adjoint of unfold) adds the copies back onto the padded image, and the adjoint of the padding adds each
+  padded pixel onto the pixel it was copied from (for zeros: a crop).
+
+Every step of the backward is itself a differentiable tensor op, so double backward works too.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ._mode import resolve_backward
+from ._windows import (
+    PADDING_MODES,
+    Pair,
+    batched,
+    check_float_input,
+    check_non_negative,
+    check_positive,
+    pad,
+    pair,
+    unpad,
+)
+
+
+class ConvArgs(NamedTuple):
+    """Resolved conv arguments: padding is ``(left, right, top, bottom)`` as ``F.pad`` takes it."""
+
+    stride: Pair
+    padding: tuple[int, int, int, int]
+    dilation: Pair
+    groups: int
+    padding_mode: str
+
+
+def conv_padding(
+    padding: str | int | tuple[int, int], kernel_size: Pair, dilation: Pair, stride: Pair
+) -> tuple[int, int, int, int]:
+    """``padding`` (int, pair, 'valid' or 'same') as ``(left, right, top, bottom)``.
+
+    'same' pads a total of ``d*(k-1)`` per dimension, ``total // 2`` before and the rest after, as torch does.
+    """
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0, 0, 0)
+        if padding != "same":
+            raise ValueError(f"Invalid padding string {padding!r}, should be one of ('valid', 'same')")
+        if stride != (1, 1):
+            raise ValueError(f"padding='same' is not supported for strided convolutions, but got stride={stride}")
+        (tH, tW) = (d * (k - 1) for d, k in zip(dilation, kernel_size, strict=True))
+        return (tW // 2, tW - tW // 2, tH // 2, tH - tH // 2)
+    pH, pW = pair(padding, "padding")
+    check_non_negative((pH, pW), "padding")
+    return (pW, pW, pH, pH)
+
+
+def _check_input(x: Tensor, weight: Tensor, bias: Tensor | None, a: ConvArgs) -> None:
+    check_float_input(x, "conv2d")
+    if weight.dim() != 4:
+        raise RuntimeError(f"conv2d expects a 4D weight (O, C/groups, kH, kW), but got size {list(weight.shape)}")
+    if x.dtype != weight.dtype or (bias is not None and bias.dtype != x.dtype):
+        raise RuntimeError(f"conv2d: input dtype {x.dtype} does not match weight dtype {weight.dtype}")
+    C = x.shape[1]
+    if weight.shape[1] * a.groups != C:
+        raise RuntimeError(
+            f"Given groups={a.groups}, weight of size {list(weight.shape)}, expected input{list(x.shape)} to have "
+            f"{weight.shape[1] * a.groups} channels, but got {C} channels instead"
+        )
+    if weight.shape[0] % a.groups:
+        raise RuntimeError(f"conv2d: out_channels={weight.shape[0]} is not divisible by groups={a.groups}")
+    left, right, top, bottom = a.padding
+    Hp, Wp = x.shape[2] + top + bottom, x.shape[3] + left + right
+    kH, kW = (d * (k - 1) + 1 for d, k in zip(a.dilation, weight.shape[2:], strict=True))
+    if kH > Hp or kW > Wp:
+        raise RuntimeError(
+            f"conv2d: padded input size per channel ({Hp} x {Wp}) is smaller than the dilated kernel size "
+            f"({kH} x {kW}); kernel size can't be greater than the padded input"
+        )
+
+
+def conv2d_forward(x: Tensor, weight: Tensor, bias: Tensor | None, a: ConvArgs) -> Tensor:
+    """The forward with plain tensor ops: ``(N, C, H, W) -> (N, O, H_out, W_out)``."""
+    N, O, G = x.shape[0], weight.shape[0], a.groups
+    K, kH, kW = weight.shape[1:].numel(), *weight.shape[2:]
+    xp = pad(x, a.padding, a.padding_mode)  # (N, C, Hp, Wp)
+    cols = F.unfold(xp, (kH, kW), dilation=a.dilation, stride=a.stride)  # (N, C*kH*kW, L)
+    cols = cols.reshape(N, G, K, cols.shape[-1])  # (N, G, C/G*kH*kW, L)
+    w = weight.reshape(G, O // G, K)  # (G, O/G, C/G*kH*kW)
+    out = torch.matmul(w, cols)  # (N, G, O/G, L)
+    H_out = (xp.shape[2] - a.dilation[0] * (kH - 1) - 1) // a.stride[0] + 1
+    W_out = (xp.shape[3] - a.dilation[1] * (kW - 1) - 1) // a.stride[1] + 1
+    out = out.reshape(N, O, H_out, W_out)  # (N, O, H_out, W_out)
+    if bias is not None:
+        out = out + bias.reshape(1, O, 1, 1)
+    return out
+
+
+class Conv2dFunction(torch.autograd.Function):
+    """Convolution with the backward derived in the module docstring."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, args: ConvArgs) -> Tensor:
+        ctx.args = args
+        ctx.has_bias = bias is not None
+        ctx.save_for_backward(x, weight)
+        return conv2d_forward(x, weight, bias, args)
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        """``dL/dx = unpad(fold(W^T @ g))``, ``dL/dW = g @ cols^T`` summed over N, ``dL/db = sum(g)``."""
+        x, weight = ctx.saved_tensors
+        a: ConvArgs = ctx.args
+        N, O, H_out, W_out = grad_out.shape
+        G, K, (kH, kW) = a.groups, weight.shape[1:].numel(), weight.shape[2:]
+        g = grad_out.reshape(N, G, O // G, H_out * W_out)  # (N, G, O/G, L)
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            left, right, top, bottom = a.padding
+            Hp, Wp = x.shape[2] + top + bottom, x.shape[3] + left + right
+            w = weight.reshape(G, O // G, K)  # (G, O/G, C/G*kH*kW)
+            grad_cols = torch.matmul(w.transpose(1, 2), g)  # (N, G, C/G*kH*kW, L)
+            grad_cols = grad_cols.reshape(N, G * K, H_out * W_out)  # (N, C*kH*kW, L)
+            grad_xp = F.fold(grad_cols, (Hp, Wp), (kH, kW), dilation=a.dilation, stride=a.stride)  # (N, C, Hp, Wp)
+            grad_x = unpad(grad_xp, x.shape[2:], a.padding, a.padding_mode)  # (N, C, H, W)
+        if ctx.needs_input_grad[1]:
+            xp = pad(x, a.padding, a.padding_mode)  # (N, C, Hp, Wp)
+            cols = F.unfold(xp, (kH, kW), dilation=a.dilation, stride=a.stride)  # (N, C*kH*kW, L)
+            cols = cols.reshape(N, G, K, H_out * W_out)  # (N, G, C/G*kH*kW, L)
+            grad_w = torch.einsum("ngol,ngkl->gok", g, cols).reshape(weight.shape)  # (O, C/G, kH, kW)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_b = grad_out.sum((0, 2, 3))  # (O,)
+        return grad_x, grad_w, grad_b, None
+
+
+def conv2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups: int = 1,
+    *,
+    padding_mode: str = "zeros",
+    backward: str | None = None,
+) -> Tensor:
+    """2-D convolution of ``input (N, C, H, W)`` or ``(C, H, W)`` with ``weight (O, C/groups, kH, kW)``.
+
+    The signature of ``torch.nn.functional.conv2d``, plus keyword-only ``padding_mode`` (as on ``nn.Conv2d``) and
+    ``backward`` (``'manual'`` or ``'autograd'``, default: :func:`scratchnn.get_backward`).
+    """
+    stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
+    check_positive(stride, "stride")
+    check_positive(dilation, "dilation")
+    if not isinstance(groups, int) or groups <= 0:
+        raise ValueError(f"groups must be a positive integer, but got groups={groups!r}")
+    if padding_mode not in PADDING_MODES:
+        raise ValueError(f"padding_mode must be one of {PADDING_MODES}, but got padding_mode={padding_mode!r}")
+    kernel = tuple(weight.shape[2:]) if weight.dim() == 4 else (1, 1)
+    args = ConvArgs(stride, conv_padding(padding, kernel, dilation, stride), dilation, groups, padding_mode)
+    x, unbatched = batched(input, "conv2d")
+    _check_input(x, weight, bias, args)
+    if resolve_backward(backward) == "manual":
+        out = Conv2dFunction.apply(x, weight, bias, args)
+    else:
+        out = conv2d_forward(x, weight, bias, args)
+    return out.squeeze(0) if unbatched else out

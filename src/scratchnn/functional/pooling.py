@@ -1,0 +1,258 @@
+"""Max and average pooling: windows per channel, reduced by ``max`` or ``mean``, with their backward passes.
+
+Pooling treats every channel on its own. ``Tensor.unfold`` views each ``kH x kW`` window of the padded input
+without copying it: ``(N, C, Hp, Wp) -> (N, C, H_out, W_out, kH*kW)``, and reducing the last axis (``max`` or
+``sum``) gives the output ``(N, C, H_out, W_out)``. The backward passes use ``F.fold`` (col2im), the adjoint that
+adds each window's taps back onto the pixels they came from.
+
+Padding. Max pooling pads with ``-inf`` (never zeros: a zero would beat every negative input), average pooling
+with zeros. In ``ceil_mode`` the last window may hang past the padded edge; we pad further so that it exists, with
+values that cannot win (``-inf``) or that add nothing (``0``) and are left out of the divisor.
+
+Max backward. Only the window's winner - the first maximum in row-major window order, as torch breaks ties - moves
+the output, so ``dL/dx`` receives each output's gradient at its winner's position (``scatter_add``: a pixel that
+wins several overlapping windows collects all their gradients). The winners are the ``indices`` that
+``return_indices=True`` returns: flat positions ``row * W + col`` in each unpadded ``H x W`` plane.
+
+Average backward. ``y = sum(window) / divisor``, so every pixel of a window receives ``g / divisor``: the scaled
+gradient is copied to all ``kH*kW`` taps and ``F.fold`` adds the overlapping copies back onto the image.
+
+Divisor. ``divisor_override`` if given; else with ``count_include_pad`` the window's size clipped to the padded
+input (``H + 2p``; only ceil-mode windows are clipped); else the number of real pixels in the window.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ._mode import resolve_backward
+from ._windows import (
+    Pair,
+    batched,
+    check_non_negative,
+    check_out_size,
+    check_pool_padding,
+    check_positive,
+    pad,
+    pair,
+    unpad,
+)
+
+
+class PoolGeometry:
+    """Window arithmetic of one pooling call on an ``H x W`` plane; ``padding`` is ``(left, right, top, bottom)``
+    including the extra right/bottom padding that ceil-mode windows need."""
+
+    def __init__(self, op: str, x: Tensor, kernel_size, stride, padding, dilation, ceil_mode: bool):
+        self.kernel = pair(kernel_size, "kernel_size")
+        self.stride = self.kernel if stride is None or stride == [] or stride == () else pair(stride, "stride")
+        p, self.dilation = pair(padding, "padding"), pair(dilation, "dilation")
+        check_positive(self.kernel, "kernel_size")
+        check_positive(self.stride, "stride")
+        check_positive(self.dilation, "dilation")
+        check_non_negative(p, "padding")
+        check_pool_padding(p, self.kernel)
+        self.size: Pair = tuple(x.shape[-2:])
+        spans = [d * (k - 1) + 1 for d, k in zip(self.dilation, self.kernel, strict=True)]
+        self.out: Pair = tuple(
+            _out_size(n, k, s, q, ceil_mode) for n, k, s, q in zip(self.size, spans, self.stride, p, strict=True)
+        )
+        check_out_size(op, x, self.out)
+        (eH, eW) = (
+            max(q, (o - 1) * s + k - n - q)
+            for n, k, s, q, o in zip(self.size, spans, self.stride, p, self.out, strict=True)
+        )
+        self.padding = (p[1], eW, p[0], eH)
+
+    @property
+    def padded(self) -> Pair:
+        left, right, top, bottom = self.padding
+        return (self.size[0] + top + bottom, self.size[1] + left + right)
+
+    def windows(self, x: Tensor, value: float) -> Tensor:
+        """``(N, C, H, W) -> (N, C, oH, oW, kH*kW)``: the taps of every window, last.
+
+        ``Tensor.unfold`` makes each window a strided view of the padded input (no copy; any dtype), and the
+        step ``[::d]`` picks the dilated taps out of each window's span.
+        """
+        (kH, kW), (sH, sW), (dH, dW) = self.kernel, self.stride, self.dilation
+        xp = pad(x, self.padding, value=value)  # (N, C, Hp, Wp)
+        win = xp.unfold(2, dH * (kH - 1) + 1, sH).unfold(3, dW * (kW - 1) + 1, sW)  # (N, C, oH, oW, spH, spW)
+        win = win[..., ::dH, ::dW]  # (N, C, oH, oW, kH, kW)
+        return win.reshape(*win.shape[:4], kH * kW)  # (N, C, oH, oW, kH*kW)
+
+    def fold(self, cols: Tensor, N: int, C: int) -> Tensor:
+        """Adjoint of :meth:`windows`: ``(N*C, kH*kW, L) -> (N, C, H, W)``, summing overlapping taps."""
+        xp = F.fold(cols, self.padded, self.kernel, dilation=self.dilation, stride=self.stride)  # (N*C, 1, Hp, Wp)
+        return unpad(xp, self.size, self.padding, "zeros").reshape(N, C, *self.size)  # (N, C, H, W)
+
+    def window_origin(self, dim: int, device: torch.device) -> Tensor:
+        """Unpadded coordinate of the first tap of each window along ``dim`` (0: rows, 1: columns)."""
+        before = self.padding[2] if dim == 0 else self.padding[0]
+        return torch.arange(self.out[dim], device=device) * self.stride[dim] - before
+
+
+def _out_size(size: int, span: int, stride: int, pad: int, ceil_mode: bool) -> int:
+    """Window count along one dim; a ceil-mode window must start inside the input or its left padding."""
+    room = size + 2 * pad - span
+    if room < 0:
+        return 0
+    out = (-(-room // stride) if ceil_mode else room // stride) + 1
+    if ceil_mode and (out - 1) * stride >= size + pad:
+        out -= 1
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- max pooling
+
+
+def _lowest(dtype: torch.dtype) -> float:
+    return float("-inf") if dtype.is_floating_point else torch.iinfo(dtype).min
+
+
+def max_pool2d_forward(x: Tensor, geo: PoolGeometry) -> tuple[Tensor, Tensor]:
+    """Window maxima and the flat ``row * W + col`` position of each window's first maximum."""
+    W = x.shape[-1]
+    values, tap = geo.windows(x, _lowest(x.dtype)).max(dim=-1)  # (N, C, oH, oW) each
+    (oH, oW), kW = geo.out, geo.kernel[1]
+    rows = geo.window_origin(0, x.device).reshape(oH, 1) + (tap // kW) * geo.dilation[0]  # (N, C, oH, oW)
+    cols_ = geo.window_origin(1, x.device).reshape(1, oW) + (tap % kW) * geo.dilation[1]  # (N, C, oH, oW)
+    return values, rows * W + cols_
+
+
+def max_pool2d_backward(grad_out: Tensor, indices: Tensor, size: Pair) -> Tensor:
+    """Route each output's gradient to its window's winner: ``(N, C, oH, oW) -> (N, C, H, W)``."""
+    N, C = grad_out.shape[:2]
+    grad = grad_out.new_zeros(N * C, size[0] * size[1])  # (N*C, H*W)
+    L = grad_out.shape[2] * grad_out.shape[3]
+    grad = grad.scatter_add(1, indices.reshape(N * C, L), grad_out.reshape(N * C, L))  # (N*C, H*W)
+    return grad.reshape(N, C, *size)
+
+
+class MaxPool2dFunction(torch.autograd.Function):
+    """Max pooling; ``backward`` sends each gradient to the position that won its window."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, geo: PoolGeometry) -> tuple[Tensor, Tensor]:
+        out, indices = max_pool2d_forward(x, geo)
+        ctx.size = geo.size
+        ctx.save_for_backward(indices)
+        ctx.mark_non_differentiable(indices)
+        return out, indices
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor, _grad_indices: Tensor):
+        """``dL/dx[p] = sum of g[o] over the outputs o whose window's first maximum sits at p``."""
+        (indices,) = ctx.saved_tensors
+        return max_pool2d_backward(grad_out, indices, ctx.size), None
+
+
+class _MaxPoolAutograd:
+    """Autograd through the forward: ``values`` carries the graph of ``unfold`` and ``max``."""
+
+    @staticmethod
+    def apply(x: Tensor, geo: PoolGeometry) -> tuple[Tensor, Tensor]:
+        return max_pool2d_forward(x, geo)
+
+
+def max_pool2d(
+    input: Tensor,
+    kernel_size,
+    stride=None,
+    padding=0,
+    dilation=1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+    *,
+    backward: str | None = None,
+):
+    """Max pooling with the signature of ``torch.nn.functional.max_pool2d`` (plus keyword-only ``backward``)."""
+    x, unbatched = batched(input, "max_pool2d")
+    geo = PoolGeometry("max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode)
+    op = MaxPool2dFunction if resolve_backward(backward) == "manual" else _MaxPoolAutograd
+    out, indices = op.apply(x, geo)
+    if unbatched:
+        out, indices = out.squeeze(0), indices.squeeze(0)
+    return (out, indices) if return_indices else out
+
+
+# ------------------------------------------------------------------------------------------- average pooling
+
+
+def _divisor_1d(n: int, out: int, k: int, s: int, p: int, include_pad: bool, device) -> Tensor:
+    start = torch.arange(out, device=device) * s - p
+    end = torch.clamp(start + k, max=n + p)
+    if include_pad:
+        return end - start
+    return end.clamp(max=n) - start.clamp(min=0)
+
+
+def avg_divisor(geo: PoolGeometry, count_include_pad: bool, divisor_override: int | None, device) -> Tensor:
+    """The ``(oH, oW)`` number each window's sum is divided by (rules in the module docstring)."""
+    if divisor_override is not None:
+        return torch.full(geo.out, float(divisor_override), device=device)
+    p = (geo.padding[2], geo.padding[0])
+    dH, dW = (
+        _divisor_1d(n, o, k, s, q, count_include_pad, device)
+        for n, o, k, s, q in zip(geo.size, geo.out, geo.kernel, geo.stride, p, strict=True)
+    )
+    return (dH.reshape(-1, 1) * dW.reshape(1, -1)).float()  # (oH, oW)
+
+
+def avg_pool2d_forward(x: Tensor, geo: PoolGeometry, divisor: Tensor) -> Tensor:
+    windows = geo.windows(x, 0.0)  # (N, C, oH, oW, kH*kW)
+    if not x.dtype.is_floating_point:
+        return torch.div(windows.sum(dim=-1), divisor.to(x.dtype), rounding_mode="trunc")
+    acc = torch.float32 if x.element_size() < 4 else x.dtype  # half and bfloat16 accumulate in float32
+    return (windows.sum(dim=-1, dtype=acc) / divisor.to(acc)).to(x.dtype)  # (N, C, oH, oW)
+
+
+def avg_pool2d_backward(grad_out: Tensor, geo: PoolGeometry, divisor: Tensor) -> Tensor:
+    """Spread ``g / divisor`` over every tap of the window: ``(N, C, oH, oW) -> (N, C, H, W)``."""
+    N, C = grad_out.shape[:2]
+    taps = geo.kernel[0] * geo.kernel[1]
+    L = grad_out.shape[2] * grad_out.shape[3]
+    g = (grad_out / divisor.to(grad_out.dtype)).reshape(N * C, 1, L)  # (N*C, 1, L)
+    return geo.fold(g.expand(-1, taps, -1), N, C)  # (N, C, H, W)
+
+
+class AvgPool2dFunction(torch.autograd.Function):
+    """Average pooling; ``backward`` shares each output's gradient equally among its window's taps."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, geo: PoolGeometry, divisor: Tensor) -> Tensor:
+        ctx.geo = geo
+        ctx.save_for_backward(divisor)
+        return avg_pool2d_forward(x, geo, divisor)
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        """``dL/dx[p] = sum over windows o containing p of g[o] / divisor[o]``."""
+        (divisor,) = ctx.saved_tensors
+        return avg_pool2d_backward(grad_out, ctx.geo, divisor), None, None
+
+
+def avg_pool2d(
+    input: Tensor,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+    *,
+    backward: str | None = None,
+) -> Tensor:
+    """Average pooling with the signature of ``torch.nn.functional.avg_pool2d`` (plus keyword-only ``backward``)."""
+    x, unbatched = batched(input, "avg_pool2d")
+    geo = PoolGeometry("avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
+    if divisor_override is not None and divisor_override == 0:
+        raise RuntimeError(f"divisor must be not zero, but got divisor_override={divisor_override}")
+    divisor = avg_divisor(geo, count_include_pad, divisor_override, x.device)
+    if resolve_backward(backward) == "manual":
+        out = AvgPool2dFunction.apply(x, geo, divisor)
+    else:
+        out = avg_pool2d_forward(x, geo, divisor)
+    return out.squeeze(0) if unbatched else out

@@ -1,0 +1,20 @@
+"""``nn.Module`` twins of torch.nn: arguments, parameters, ``reset_parameters`` and ``repr``; math in functional."""
+
+from .activation import ACTIVATIONS, LeakyReLU, ReLU, Sigmoid, SiLU, Square, Tanh
+from .conv import Conv2d
+from .linear import Linear
+from .pooling import AvgPool2d, MaxPool2d
+
+__all__ = [
+    "ACTIVATIONS",
+    "AvgPool2d",
+    "Conv2d",
+    "LeakyReLU",
+    "Linear",
+    "MaxPool2d",
+    "ReLU",
+    "SiLU",
+    "Sigmoid",
+    "Square",
+    "Tanh",
+]

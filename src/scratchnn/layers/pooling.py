@@ -1,0 +1,149 @@
+"""``MaxPool2d`` and ``AvgPool2d``: drop-in twins of their torch.nn namesakes.
+
+How the windows are formed, reduced and differentiated is explained in :mod:`scratchnn.functional.pooling`.
+Arguments are stored as given (ints or pairs), as torch stores them, so ``repr`` matches torch's.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from .. import functional as F
+from ..functional._mode import resolve_backward
+from ..functional._windows import check_non_negative, check_pool_padding, check_positive, pair
+
+
+def _check_window(kernel_size, stride, padding, dilation) -> None:
+    """Fail at construction, with torch's exception type, on arguments no input could make valid."""
+    kernel = pair(kernel_size, "kernel_size")
+    check_positive(kernel, "kernel_size")
+    check_positive(pair(stride, "stride"), "stride")
+    check_positive(pair(dilation, "dilation"), "dilation")
+    check_non_negative(pair(padding, "padding"), "padding")
+    check_pool_padding(pair(padding, "padding"), kernel)
+
+
+class MaxPool2d(nn.Module):
+    r"""The maximum of each ``kH x kW`` window of each channel.
+
+    Args:
+        kernel_size (int or tuple): window size.
+        stride (int or tuple, optional): window step. Default: ``kernel_size``.
+        padding (int or tuple): implicit ``-inf`` padding on both sides, at most half the kernel. Default: 0.
+        dilation (int or tuple): spacing between window taps. Default: 1.
+        return_indices (bool): also return the flat ``H*W`` index of each maximum. Default: ``False``.
+        ceil_mode (bool): ceil instead of floor in the output size. Default: ``False``.
+        backward (str, optional): ``'manual'`` or ``'autograd'``; ``None`` follows the global default.
+
+    Shape:
+        - Input: ``(N, C, H_in, W_in)`` or ``(C, H_in, W_in)``.
+        - Output: ``(N, C, H_out, W_out)`` or ``(C, H_out, W_out)``, with
+          ``H_out = floor((H_in + 2*padding[0] - dilation[0]*(kernel_size[0] - 1) - 1) / stride[0] + 1)``
+          (ceil in ``ceil_mode``, dropping a last window that would start in the right padding).
+
+    Examples::
+
+        >>> scratchnn.MaxPool2d(3, stride=2)(torch.randn(20, 16, 50, 32)).shape
+        torch.Size([20, 16, 24, 15])
+    """
+
+    def __init__(
+        self,
+        kernel_size,
+        stride=None,
+        padding=0,
+        dilation=1,
+        return_indices: bool = False,
+        ceil_mode: bool = False,
+        *,
+        backward: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+        self.dilation = dilation
+        self.return_indices = return_indices
+        self.ceil_mode = ceil_mode
+        _check_window(kernel_size, self.stride, padding, dilation)
+        self.backward = backward if backward is None else resolve_backward(backward)
+
+    def forward(self, input: Tensor):
+        return F.max_pool2d(
+            input,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.ceil_mode,
+            self.return_indices,
+            backward=self.backward,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
+        )
+
+
+class AvgPool2d(nn.Module):
+    r"""The mean of each ``kH x kW`` window of each channel.
+
+    Args:
+        kernel_size (int or tuple): window size.
+        stride (int or tuple, optional): window step. Default: ``kernel_size``.
+        padding (int or tuple): implicit zero padding on both sides, at most half the kernel. Default: 0.
+        ceil_mode (bool): ceil instead of floor in the output size. Default: ``False``.
+        count_include_pad (bool): count the zero padding in the divisor. Default: ``True``.
+        divisor_override (int, optional): divide every window sum by this instead. Default: ``None``.
+        backward (str, optional): ``'manual'`` or ``'autograd'``; ``None`` follows the global default.
+
+    Shape:
+        - Input: ``(N, C, H_in, W_in)`` or ``(C, H_in, W_in)``.
+        - Output: ``(N, C, H_out, W_out)`` or ``(C, H_out, W_out)``, with
+          ``H_out = floor((H_in + 2*padding[0] - kernel_size[0]) / stride[0] + 1)`` (ceil in ``ceil_mode``).
+
+    Examples::
+
+        >>> scratchnn.AvgPool2d((3, 2), stride=(2, 1))(torch.randn(20, 16, 50, 32)).shape
+        torch.Size([20, 16, 24, 31])
+    """
+
+    def __init__(
+        self,
+        kernel_size,
+        stride=None,
+        padding=0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+        divisor_override: int | None = None,
+        *,
+        backward: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+        self.ceil_mode = ceil_mode
+        self.count_include_pad = count_include_pad
+        self.divisor_override = divisor_override
+        _check_window(kernel_size, self.stride, padding, 1)
+        if divisor_override is not None and divisor_override == 0:
+            raise RuntimeError(f"divisor must be not zero, but got divisor_override={divisor_override}")
+        self.backward = backward if backward is None else resolve_backward(backward)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.avg_pool2d(
+            input,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.ceil_mode,
+            self.count_include_pad,
+            self.divisor_override,
+            backward=self.backward,
+        )
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"

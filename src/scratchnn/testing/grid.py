@@ -1,0 +1,94 @@
+"""The configurations ``scratchnn check`` runs: every built-in layer over its options, as data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from .. import layers
+from .harness import check_layer
+from .report import Report
+
+
+class TorchSquare(nn.Module):
+    """Reference for :class:`scratchnn.Square` (torch.nn has none): ``x * x`` differentiated by autograd."""
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return torch.square(input)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One layer configuration: ``layers.<layer>(*args, **kwargs)`` against ``torch.nn.<layer>`` (same args)."""
+
+    layer: str
+    args: tuple = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    input_shape: tuple[int, ...] = (3, 3, 7, 7)
+
+    @property
+    def name(self) -> str:
+        parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
+        return f"{self.layer}({', '.join(parts)})"
+
+    def build(self, seed: int = 0) -> tuple[nn.Module, nn.Module]:
+        """Candidate and reference, each constructed right after ``torch.manual_seed(seed)``."""
+        torch.manual_seed(seed)
+        candidate = getattr(layers, self.layer)(*self.args, **self.kwargs)
+        torch.manual_seed(seed)
+        reference = TorchSquare() if self.layer == "Square" else getattr(nn, self.layer)(*self.args, **self.kwargs)
+        return candidate, reference
+
+
+GRID: tuple[Case, ...] = (
+    Case("Linear", (5, 7), input_shape=(4, 5)),
+    Case("Linear", (5, 7), {"bias": False}, input_shape=(4, 5)),
+    Case("Linear", (64, 10), input_shape=(3, 64)),
+    Case("Conv2d", (3, 6, 3)),
+    Case("Conv2d", (1, 8, 3), {"padding": 2}, input_shape=(4, 1, 8, 8)),
+    Case(
+        "Conv2d",
+        (4, 6, (3, 5)),
+        {"stride": (2, 1), "padding": (2, 1), "dilation": (1, 2), "groups": 2},
+        input_shape=(3, 4, 7, 8),
+    ),
+    Case("Conv2d", (3, 4, 4), {"padding": "same", "padding_mode": "reflect"}),
+    Case("Conv2d", (3, 4, 3), {"padding": 2, "padding_mode": "replicate", "bias": False}),
+    Case("Conv2d", (3, 3, (2, 3)), {"padding": (1, 2), "padding_mode": "circular", "groups": 3}),
+    Case("Conv2d", (3, 4, 3), {"padding": "valid", "stride": 3}),
+    Case("MaxPool2d", (2,)),
+    Case("MaxPool2d", (3, 2, 1), {"dilation": 2, "ceil_mode": True}),
+    Case("MaxPool2d", ((3, 2), (2, 1), (1, 1)), {"return_indices": True}),
+    Case("AvgPool2d", (2,)),
+    Case("AvgPool2d", (3, 2, 1), {"ceil_mode": True, "count_include_pad": False}),
+    Case("AvgPool2d", ((3, 2), (2, 1), (1, 1)), {"divisor_override": 5}),
+    Case("ReLU"),
+    Case("LeakyReLU", (0.2,)),
+    Case("Sigmoid"),
+    Case("Tanh"),
+    Case("SiLU"),
+    Case("Square"),
+)
+
+
+def check_builtin(cases: tuple[Case, ...] = GRID, *, dtype: torch.dtype = torch.float32, device=None) -> Report:
+    """Run :func:`check_layer` on every case (both backward engines, identical-init check for parameters)."""
+    report = Report()
+    for case in cases:
+        candidate, reference = case.build()
+        report.extend(
+            check_layer(
+                candidate,
+                reference,
+                case.input_shape,
+                name=case.name,
+                dtype=dtype,
+                device=device,
+                check_init=True,
+                gradgradcheck=True,
+            )
+        )
+    return report
