@@ -1,5 +1,93 @@
-"""What every sub-command shares."""
+"""What the sub-commands share: the usage error, run directories, data flags and the progress display."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
 
 
 class UsageError(Exception):
     """A mistake in the command line or its inputs: printed as one line, exit code 2."""
+
+
+def new_run_dir(out: str, tag: str) -> Path:
+    """Create a new ``<out>/<timestamp>-<tag>`` directory, never reusing one (``-2``, ``-3``... on a clash)."""
+    root = Path(out).expanduser()
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        for n in range(1, 1000):
+            path = root / (f"{stamp}-{tag}" if n == 1 else f"{stamp}-{tag}-{n}")
+            try:
+                path.mkdir()
+                return path
+            except FileExistsError:
+                continue
+    except OSError as e:
+        raise UsageError(f"cannot create a run directory under {str(root)!r}: {e.strerror or e}") from None
+    raise UsageError(f"cannot find a free run directory name under {str(root)!r}")
+
+
+def add_data_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dataset",
+        choices=("mnist", "fashion-mnist"),
+        help="mnist (default: the embedded 10,000 digits) or fashion-mnist",
+    )
+    p.add_argument("--data-dir", help="directory with the four official IDX files (raw or .gz)")
+    p.add_argument(
+        "--download",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="fetch missing official files into --data-dir (checksums verified)",
+    )
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+class Progress:
+    """Epoch progress on stderr: a redrawn bar on a terminal, plain log lines otherwise, nothing when quiet."""
+
+    def __init__(self, total: int, quiet: bool = False, stream: TextIO | None = None) -> None:
+        self.total, self.quiet, self.stream = total, quiet, stream or sys.stderr
+        self.done, self.start = 0, time.perf_counter()
+        self.tty = self.stream.isatty()
+        self.every = max(1, total // 20)
+
+    def update(self, label: str, metrics: dict[str, float]) -> None:
+        self.done += 1
+        if self.quiet:
+            return
+        elapsed = time.perf_counter() - self.start
+        eta = elapsed / self.done * (self.total - self.done)
+        text = (
+            f"{label} epoch {metrics['epoch']}: loss {metrics['train_loss']:.4f} "
+            f"acc {metrics['train_accuracy']:.3f} | test loss {metrics['test_loss']:.4f} "
+            f"acc {metrics['test_accuracy']:.3f}"
+        )
+        if self.tty:
+            filled = int(30 * self.done / self.total)
+            bar = "#" * filled + "." * (30 - filled)
+            self.stream.write(f"\r[{bar}] {self.done}/{self.total} {text} ETA {_clock(eta)}\033[K")
+            if self.done == self.total:
+                self.stream.write("\n")
+        elif self.done % self.every == 0 or self.done == self.total:
+            self.stream.write(f"[{self.done}/{self.total}] {text} (elapsed {_clock(elapsed)}, ETA {_clock(eta)})\n")
+        self.stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    seconds = round(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"

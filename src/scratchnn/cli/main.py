@@ -6,16 +6,23 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import check
+from . import check, compare, train
 from ._common import UsageError
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``scratchnn train: error: ...`` and exit code 2 (no usage dump)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="scratchnn", description="Neural-network layers from scratch, checked against torch.nn."
-    )
+    parser = _Parser(prog="scratchnn", description="Neural-network layers from scratch, checked against torch.nn.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     check.add_parser(sub)
+    train.add_parser(sub)
+    compare.add_parser(sub)
     return parser
 
 

@@ -64,9 +64,9 @@ def conv_padding(
         if padding == "valid":
             return (0, 0, 0, 0)
         if padding != "same":
-            raise ValueError(f"Invalid padding string {padding!r}, should be one of ('valid', 'same')")
+            raise RuntimeError(f"Invalid padding string {padding!r}, should be one of ('valid', 'same')")
         if stride != (1, 1):
-            raise ValueError(f"padding='same' is not supported for strided convolutions, but got stride={stride}")
+            raise RuntimeError(f"padding='same' is not supported for strided convolutions, but got stride={stride}")
         (tH, tW) = (d * (k - 1) for d, k in zip(dilation, kernel_size, strict=True))
         return (tW // 2, tW - tW // 2, tH // 2, tH - tH // 2)
     pH, pW = pair(padding, "padding")
@@ -78,8 +78,10 @@ def _check_input(x: Tensor, weight: Tensor, bias: Tensor | None, a: ConvArgs) ->
     check_float_input(x, "conv2d")
     if weight.dim() != 4:
         raise RuntimeError(f"conv2d expects a 4D weight (O, C/groups, kH, kW), but got size {list(weight.shape)}")
-    if x.dtype != weight.dtype or (bias is not None and bias.dtype != x.dtype):
+    if x.dtype != weight.dtype:
         raise RuntimeError(f"conv2d: input dtype {x.dtype} does not match weight dtype {weight.dtype}")
+    if bias is not None and bias.dtype != x.dtype:
+        raise RuntimeError(f"conv2d: input dtype {x.dtype} does not match bias dtype {bias.dtype}")
     C = x.shape[1]
     if weight.shape[1] * a.groups != C:
         raise RuntimeError(
@@ -146,7 +148,8 @@ class Conv2dFunction(torch.autograd.Function):
             xp = pad(x, a.padding, a.padding_mode)  # (N, C, Hp, Wp)
             cols = F.unfold(xp, (kH, kW), dilation=a.dilation, stride=a.stride)  # (N, C*kH*kW, L)
             cols = cols.reshape(N, G, K, H_out * W_out)  # (N, G, C/G*kH*kW, L)
-            grad_w = torch.einsum("ngol,ngkl->gok", g, cols).reshape(weight.shape)  # (O, C/G, kH, kW)
+            grad_w = torch.matmul(g, cols.transpose(-1, -2)).sum(0)  # (G, O/G, C/G*kH*kW): sum_n g[n] @ cols[n]^T
+            grad_w = grad_w.reshape(weight.shape)  # (O, C/G, kH, kW)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad_out.sum((0, 2, 3))  # (O,)
         return grad_x, grad_w, grad_b, None
@@ -173,7 +176,7 @@ def conv2d(
     check_positive(stride, "stride")
     check_positive(dilation, "dilation")
     if not isinstance(groups, int) or groups <= 0:
-        raise ValueError(f"groups must be a positive integer, but got groups={groups!r}")
+        raise RuntimeError(f"groups must be a positive integer, but got groups={groups!r}")
     if padding_mode not in PADDING_MODES:
         raise ValueError(f"padding_mode must be one of {PADDING_MODES}, but got padding_mode={padding_mode!r}")
     kernel = tuple(weight.shape[2:]) if weight.dim() == 4 else (1, 1)

@@ -9,15 +9,9 @@ import torch
 from torch import nn
 
 from .. import layers
+from ..reference import TorchSquare
 from .harness import check_layer
 from .report import Report
-
-
-class TorchSquare(nn.Module):
-    """Reference for :class:`scratchnn.Square` (torch.nn has none): ``x * x`` differentiated by autograd."""
-
-    def forward(self, input: torch.Tensor) -> torch.Tensor:
-        return torch.square(input)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,164 @@
+"""Open a report in headless Chromium: check what a browser really shows, and take a screenshot.
+
+:func:`render_in_chromium` loads a temporary copy of the page, with a short probe script appended, through
+``--dump-dom``; the probe writes onto ``<body>`` how many ``<img>`` the page has and how many of them decoded
+(``complete`` and ``naturalWidth > 0``), so a broken or external image shows up as a count that falls short. The
+report itself stays script-free. The copy lives in a fresh temporary directory, so any image the page tried to
+load by a relative path would fail there too. The screenshot, when asked for, is taken of the original file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from html.parser import HTMLParser
+from pathlib import Path
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
+    "--virtual-time-budget=5000",
+    "--run-all-compositor-stages-before-draw",  # paint every image tile before the screenshot is taken
+)
+PROBE = """<script>
+(function () {
+  function probe() {
+    var images = Array.prototype.slice.call(document.images);
+    var loaded = images.filter(function (image) { return image.complete && image.naturalWidth > 0; });
+    document.body.dataset.imagesTotal = images.length;
+    document.body.dataset.imagesLoaded = loaded.length;
+  }
+  probe();
+  window.addEventListener("load", probe);
+})();
+</script>
+"""
+
+
+def find_chromium() -> str:
+    """The path of the first of ``chromium``, ``chromium-browser``, ``google-chrome(-stable)`` on ``PATH``.
+
+    Raises:
+        FileNotFoundError: none of them is installed.
+    """
+    for name in BROWSERS:
+        path = shutil.which(name)
+        if path:
+            return path
+    raise FileNotFoundError(f"no Chromium on PATH (looked for {', '.join(BROWSERS)}); apt-get install chromium")
+
+
+class _DomSummary(HTMLParser):
+    """Collects the title, the number of ``<img>``, the table ids and the ``<body>`` attributes of a page."""
+
+    def __init__(self):
+        super().__init__()
+        self.title, self.images, self.table_ids, self.body = "", 0, [], {}
+        self._in_title = False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "img":
+            self.images += 1
+        elif tag == "table" and attrs.get("id"):
+            self.table_ids.append(attrs["id"])
+        elif tag == "body":
+            self.body = attrs
+        self._in_title = tag == "title"
+
+    def handle_endtag(self, tag):
+        self._in_title = False
+
+    def handle_data(self, data):
+        if self._in_title:
+            self.title += data
+
+
+def _run(command: list[str], timeout: float) -> str:
+    """Run ``command`` in its own process group and return its stdout; the whole group dies on a timeout.
+
+    Raises:
+        TimeoutError: it ran longer than ``timeout`` seconds.
+        RuntimeError: it exited with a non-zero status (the message ends with its stderr).
+    """
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise TimeoutError(f"{command[0]} did not finish within timeout={timeout} s") from None
+    if process.returncode != 0:
+        raise RuntimeError(f"{command[0]} exited with status {process.returncode}: {stderr.strip()[-2000:]}")
+    return stdout
+
+
+def _chromium(browser: str, args: list[str], url: str, timeout: float) -> str:
+    """Run Chromium once on ``url`` with a fresh, throw-away profile; return what it printed."""
+    with tempfile.TemporaryDirectory(prefix="scratchnn-chromium-", ignore_cleanup_errors=True) as profile:
+        return _run([browser, *FLAGS, f"--user-data-dir={profile}", *args, url], timeout)
+
+
+def _int_or_none(value: str | None) -> int | None:
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def render_in_chromium(
+    html_path: str | os.PathLike, screenshot_path: str | os.PathLike | None = None, timeout: float = 60
+) -> dict:
+    """Load an HTML file in headless Chromium and report what it rendered.
+
+    Args:
+        html_path: the page to open.
+        screenshot_path: where to save a 1280×2400 PNG screenshot of the page's top; ``None`` (default) takes none.
+        timeout: seconds allowed to each Chromium run (one, or two with a screenshot). Default: 60.
+
+    Returns:
+        A dict: ``title`` (the page's ``<title>``), ``img_tags`` (``<img>`` elements in the DOM),
+        ``images_total`` and ``images_loaded`` (what the probe counted; ``None`` if it did not run),
+        ``summary_table`` (whether a ``<table id="summary">`` is present), ``table_ids``, ``screenshot`` (the
+        saved path or ``None``) and ``browser`` (the executable used).
+
+    Raises:
+        FileNotFoundError: ``html_path`` does not exist, or no Chromium is installed.
+        TimeoutError, RuntimeError: Chromium hung or failed.
+    """
+    html_path = Path(html_path).resolve()
+    if not html_path.is_file():
+        raise FileNotFoundError(f"html_path={str(html_path)!r} is not a file")
+    browser = find_chromium()
+    with tempfile.TemporaryDirectory(prefix="scratchnn-probe-") as tmp:
+        probe = Path(tmp) / "probe.html"
+        probe.write_text(html_path.read_text(encoding="utf-8") + PROBE, encoding="utf-8")
+        dom = _DomSummary()
+        dom.feed(_chromium(browser, ["--dump-dom"], probe.as_uri(), timeout))
+    if screenshot_path is not None:
+        screenshot_path = Path(screenshot_path).resolve()
+        screenshot_path.parent.mkdir(parents=True, exist_ok=True)
+        _chromium(browser, [f"--screenshot={screenshot_path}", "--window-size=1280,2400"], html_path.as_uri(), timeout)
+        if not screenshot_path.is_file():
+            raise RuntimeError(f"{browser} exited without writing the screenshot {screenshot_path}")
+    return {
+        "title": dom.title.strip(),
+        "img_tags": dom.images,
+        "images_total": _int_or_none(dom.body.get("data-images-total")),
+        "images_loaded": _int_or_none(dom.body.get("data-images-loaded")),
+        "summary_table": "summary" in dom.table_ids,
+        "table_ids": dom.table_ids,
+        "screenshot": str(screenshot_path) if screenshot_path is not None else None,
+        "browser": browser,
+    }

@@ -1,0 +1,66 @@
+"""Checkpoints: written atomically, loadable with ``torch.load(..., weights_only=True)``.
+
+A checkpoint holds everything needed to continue a run as if it had never stopped: the model and optimizer
+state, the epoch just finished, the config, the metrics so far and every random-number state (torch's global
+generator, the data-order generator, CUDA's). Writing goes to a temporary file in the same directory, then
+``os.replace`` — a kill at any moment leaves either the old checkpoint or the new one, never half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def atomic_write_bytes(path: Path, write) -> None:
+    """Call ``write(file)`` on a temp file beside ``path``, fsync it, then rename it over ``path``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    atomic_write_bytes(path, lambda f: torch.save(state, f))
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Load with ``weights_only=True``; a missing or foreign file is a ValueError naming it."""
+    if not path.is_file():
+        raise ValueError(f"no checkpoint at {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ValueError(f"{path} is not a scratchnn checkpoint: {str(e).splitlines()[0]}") from None
+    missing = {"model", "optimizer", "epoch", "config", "rng", "history"} - set(
+        state if isinstance(state, dict) else ()
+    )
+    if missing:
+        raise ValueError(f"{path} is not a scratchnn checkpoint (missing {sorted(missing)})")
+    return state
+
+
+def rng_state(data_generator: torch.Generator) -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "data": data_generator.get_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any], data_generator: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    data_generator.set_state(state["data"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
