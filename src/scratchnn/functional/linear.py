@@ -61,8 +61,10 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None, *, backwar
             f"linear: input has {input.shape[-1]} features (size {list(input.shape)}) but weight expects "
             f"in_features={weight.shape[-1]}"
         )
-    if input.dtype != weight.dtype or (bias is not None and bias.dtype != input.dtype):
+    if input.dtype != weight.dtype:
         raise RuntimeError(f"linear: input dtype {input.dtype} does not match weight dtype {weight.dtype}")
+    if bias is not None and bias.dtype != input.dtype:
+        raise RuntimeError(f"linear: input dtype {input.dtype} does not match bias dtype {bias.dtype}")
     if resolve_backward(backward) == "manual":
         return LinearFunction.apply(input, weight, bias)
     return linear_forward(input, weight, bias)

@@ -9,10 +9,11 @@ Padding. Max pooling pads with ``-inf`` (never zeros: a zero would beat every ne
 with zeros. In ``ceil_mode`` the last window may hang past the padded edge; we pad further so that it exists, with
 values that cannot win (``-inf``) or that add nothing (``0``) and are left out of the divisor.
 
-Max backward. Only the window's winner - the first maximum in row-major window order, as torch breaks ties - moves
-the output, so ``dL/dx`` receives each output's gradient at its winner's position (``scatter_add``: a pixel that
-wins several overlapping windows collects all their gradients). The winners are the ``indices`` that
-``return_indices=True`` returns: flat positions ``row * W + col`` in each unpadded ``H x W`` plane.
+Max backward. Only the window's winner - the first real pixel holding the maximum in row-major window order (its
+last NaN if it holds any), as torch breaks ties; padding never wins - moves the output, so ``dL/dx`` receives
+each output's gradient at its winner's position (``scatter_add``: a pixel that wins several overlapping windows
+collects all their gradients). The winners are the ``indices`` that ``return_indices=True`` returns: flat
+positions ``row * W + col`` in each unpadded ``H x W`` plane.
 
 Average backward. ``y = sum(window) / divisor``, so every pixel of a window receives ``g / divisor``: the scaled
 gradient is copied to all ``kH*kW`` taps and ``F.fold`` adds the overlapping copies back onto the image.
@@ -93,6 +94,17 @@ class PoolGeometry:
         before = self.padding[2] if dim == 0 else self.padding[0]
         return torch.arange(self.out[dim], device=device) * self.stride[dim] - before
 
+    def real_taps(self, device: torch.device) -> Tensor:
+        """``(oH, oW, kH*kW)``: which taps of each window fall on the input rather than on its padding."""
+        inside = []
+        for dim in (0, 1):
+            taps = torch.arange(self.kernel[dim], device=device) * self.dilation[dim]  # (k,)
+            pos = self.window_origin(dim, device).reshape(-1, 1) + taps  # (o, k)
+            inside.append((pos >= 0) & (pos < self.size[dim]))
+        (oH, kH), (oW, kW) = inside[0].shape, inside[1].shape
+        real = inside[0].reshape(oH, 1, kH, 1) & inside[1].reshape(1, oW, 1, kW)  # (oH, oW, kH, kW)
+        return real.reshape(oH, oW, kH * kW)
+
 
 def _out_size(size: int, span: int, stride: int, pad: int, ceil_mode: bool) -> int:
     """Window count along one dim; a ceil-mode window must start inside the input or its left padding."""
@@ -113,9 +125,20 @@ def _lowest(dtype: torch.dtype) -> float:
 
 
 def max_pool2d_forward(x: Tensor, geo: PoolGeometry) -> tuple[Tensor, Tensor]:
-    """Window maxima and the flat ``row * W + col`` position of each window's first maximum."""
+    """Window maxima and the flat ``row * W + col`` position of each window's winner.
+
+    The winner is torch's: the first real pixel (row-major) holding the maximum - never the padding, even when
+    pixels equal the padding value (-inf, an integer dtype's minimum) - or a window's last NaN if it has one.
+    """
     W = x.shape[-1]
-    values, tap = geo.windows(x, _lowest(x.dtype)).max(dim=-1)  # (N, C, oH, oW) each
+    win = geo.windows(x, _lowest(x.dtype))  # (N, C, oH, oW, kH*kW)
+    best = win.detach().max(dim=-1, keepdim=True).values  # (N, C, oH, oW, 1), NaN where a window holds one
+    winners = geo.real_taps(x.device) & (win == best)  # (N, C, oH, oW, kH*kW)
+    tap = winners.to(torch.uint8).argmax(dim=-1)  # (N, C, oH, oW); argmax returns the first of equal maxima
+    if best.is_floating_point() and best.isnan().any():
+        last_nan = win.shape[-1] - 1 - win.isnan().flip(-1).to(torch.uint8).argmax(dim=-1)  # (N, C, oH, oW)
+        tap = torch.where(best.squeeze(-1).isnan(), last_nan, tap)
+    values = win.gather(-1, tap.unsqueeze(-1)).squeeze(-1)  # (N, C, oH, oW); autograd routes to the winner
     (oH, oW), kW = geo.out, geo.kernel[1]
     rows = geo.window_origin(0, x.device).reshape(oH, 1) + (tap // kW) * geo.dilation[0]  # (N, C, oH, oW)
     cols_ = geo.window_origin(1, x.device).reshape(1, oW) + (tap % kW) * geo.dilation[1]  # (N, C, oH, oW)
@@ -144,13 +167,13 @@ class MaxPool2dFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out: Tensor, _grad_indices: Tensor):
-        """``dL/dx[p] = sum of g[o] over the outputs o whose window's first maximum sits at p``."""
+        """``dL/dx[p] = sum of g[o] over the outputs o whose window's winner sits at p``."""
         (indices,) = ctx.saved_tensors
         return max_pool2d_backward(grad_out, indices, ctx.size), None
 
 
 class _MaxPoolAutograd:
-    """Autograd through the forward: ``values`` carries the graph of ``unfold`` and ``max``."""
+    """Autograd through the forward: ``values`` carries the graph of ``unfold`` and ``gather``."""
 
     @staticmethod
     def apply(x: Tensor, geo: PoolGeometry) -> tuple[Tensor, Tensor]:
@@ -246,6 +269,10 @@ def avg_pool2d(
     backward: str | None = None,
 ) -> Tensor:
     """Average pooling with the signature of ``torch.nn.functional.avg_pool2d`` (plus keyword-only ``backward``)."""
+    if input.dim() < 3:  # torch reads the channel dim before it checks the rank, so this is an IndexError there
+        raise IndexError(
+            f"Expected 3D (unbatched) or 4D (batched) input to avg_pool2d, but got input of size: {list(input.shape)}"
+        )
     x, unbatched = batched(input, "avg_pool2d")
     geo = PoolGeometry("avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
     if divisor_override is not None and divisor_override == 0:

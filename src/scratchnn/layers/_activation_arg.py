@@ -33,6 +33,6 @@ def resolve_activation(activation) -> nn.Module | Callable[[Tensor], Tensor] | N
             return activation()
         if issubclass(activation, torch.autograd.Function):
             return activation.apply
-    elif callable(activation):
+    elif callable(activation) and not isinstance(activation, torch.autograd.Function):  # an instance: pass the class
         return activation
     raise TypeError(f"activation must be {ACCEPTED_KINDS}; but got {activation!r} of type {type(activation).__name__}")
