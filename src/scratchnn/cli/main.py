@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import check, compare, train
+from . import bench, check, compare, train
 from ._common import UsageError
 
 
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_parser(sub)
     train.add_parser(sub)
     compare.add_parser(sub)
+    bench.add_parser(sub)
     return parser
 
 

@@ -100,21 +100,42 @@ def _check_input(x: Tensor, weight: Tensor, bias: Tensor | None, a: ConvArgs) ->
         )
 
 
-def conv2d_forward(x: Tensor, weight: Tensor, bias: Tensor | None, a: ConvArgs) -> Tensor:
-    """The forward with plain tensor ops: ``(N, C, H, W) -> (N, O, H_out, W_out)``."""
-    N, O, G = x.shape[0], weight.shape[0], a.groups
-    K, kH, kW = weight.shape[1:].numel(), *weight.shape[2:]
+def columns(x: Tensor, weight_shape: torch.Size, a: ConvArgs) -> Tensor:
+    """Pad and unfold: every patch the kernel visits as a column, ``(N, C, H, W) -> (N, G, C/G*kH*kW, L)``."""
+    N, G, (kH, kW) = x.shape[0], a.groups, weight_shape[2:]
     xp = pad(x, a.padding, a.padding_mode)  # (N, C, Hp, Wp)
     cols = F.unfold(xp, (kH, kW), dilation=a.dilation, stride=a.stride)  # (N, C*kH*kW, L)
-    cols = cols.reshape(N, G, K, cols.shape[-1])  # (N, G, C/G*kH*kW, L)
-    w = weight.reshape(G, O // G, K)  # (G, O/G, C/G*kH*kW)
+    return cols.reshape(N, G, weight_shape[1:].numel(), cols.shape[-1])  # (N, G, C/G*kH*kW, L)
+
+
+def out_size(x: Tensor, weight_shape: torch.Size, a: ConvArgs) -> tuple[int, int]:
+    """``(H_out, W_out) = floor((H + pad_top + pad_bottom - dH*(kH - 1) - 1) / sH) + 1``, and likewise W."""
+    left, right, top, bottom = a.padding
+    (H, W), (kH, kW), (dH, dW), (sH, sW) = x.shape[2:], weight_shape[2:], a.dilation, a.stride
+    return (H + top + bottom - dH * (kH - 1) - 1) // sH + 1, (W + left + right - dW * (kW - 1) - 1) // sW + 1
+
+
+def conv2d_forward(x: Tensor, weight: Tensor, bias: Tensor | None, a: ConvArgs, cols: Tensor | None = None) -> Tensor:
+    """The forward with plain tensor ops: ``(N, C, H, W) -> (N, O, H_out, W_out)``."""
+    N, O, G = x.shape[0], weight.shape[0], a.groups
+    cols = columns(x, weight.shape, a) if cols is None else cols  # (N, G, C/G*kH*kW, L)
+    w = weight.reshape(G, O // G, cols.shape[2])  # (G, O/G, C/G*kH*kW)
     out = torch.matmul(w, cols)  # (N, G, O/G, L)
-    H_out = (xp.shape[2] - a.dilation[0] * (kH - 1) - 1) // a.stride[0] + 1
-    W_out = (xp.shape[3] - a.dilation[1] * (kW - 1) - 1) // a.stride[1] + 1
-    out = out.reshape(N, O, H_out, W_out)  # (N, O, H_out, W_out)
+    out = out.reshape(N, O, *out_size(x, weight.shape, a))  # (N, O, H_out, W_out)
     if bias is not None:
         out = out + bias.reshape(1, O, 1, 1)
     return out
+
+
+def _grad_input(grad: Tensor, x: Tensor, weight: Tensor, a: ConvArgs) -> Tensor:
+    """``unpad(fold(W^T @ g))``: ``g (N, G, O/G, L) -> (N, C, H, W)``."""
+    N, G, O_G, L = grad.shape
+    left, right, top, bottom = a.padding
+    w = weight.reshape(G, O_G, weight[0].numel())  # (G, O/G, C/G*kH*kW)
+    grad_cols = torch.matmul(w.transpose(1, 2), grad).reshape(N, G * weight[0].numel(), L)  # (N, C*kH*kW, L)
+    padded = (x.shape[2] + top + bottom, x.shape[3] + left + right)
+    grad_xp = F.fold(grad_cols, padded, weight.shape[2:], dilation=a.dilation, stride=a.stride)  # (N, C, Hp, Wp)
+    return unpad(grad_xp, x.shape[2:], a.padding, a.padding_mode)  # (N, C, H, W)
 
 
 class Conv2dFunction(torch.autograd.Function):
@@ -124,30 +145,24 @@ class Conv2dFunction(torch.autograd.Function):
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, args: ConvArgs) -> Tensor:
         ctx.args = args
         ctx.has_bias = bias is not None
-        ctx.save_for_backward(x, weight)
-        return conv2d_forward(x, weight, bias, args)
+        cols = columns(x, weight.shape, args)  # (N, G, C/G*kH*kW, L)
+        # dL/dW needs the columns again: keep them rather than unfold twice (autograd through unfold keeps them too)
+        ctx.save_for_backward(x, weight, cols if weight.requires_grad else None)
+        return conv2d_forward(x, weight, bias, args, cols)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
         """``dL/dx = unpad(fold(W^T @ g))``, ``dL/dW = g @ cols^T`` summed over N, ``dL/db = sum(g)``."""
-        x, weight = ctx.saved_tensors
+        x, weight, cols = ctx.saved_tensors
         a: ConvArgs = ctx.args
         N, O, H_out, W_out = grad_out.shape
-        G, K, (kH, kW) = a.groups, weight.shape[1:].numel(), weight.shape[2:]
-        g = grad_out.reshape(N, G, O // G, H_out * W_out)  # (N, G, O/G, L)
+        g = grad_out.reshape(N, a.groups, O // a.groups, H_out * W_out)  # (N, G, O/G, L)
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
-            left, right, top, bottom = a.padding
-            Hp, Wp = x.shape[2] + top + bottom, x.shape[3] + left + right
-            w = weight.reshape(G, O // G, K)  # (G, O/G, C/G*kH*kW)
-            grad_cols = torch.matmul(w.transpose(1, 2), g)  # (N, G, C/G*kH*kW, L)
-            grad_cols = grad_cols.reshape(N, G * K, H_out * W_out)  # (N, C*kH*kW, L)
-            grad_xp = F.fold(grad_cols, (Hp, Wp), (kH, kW), dilation=a.dilation, stride=a.stride)  # (N, C, Hp, Wp)
-            grad_x = unpad(grad_xp, x.shape[2:], a.padding, a.padding_mode)  # (N, C, H, W)
+            grad_x = _grad_input(g, x, weight, a)  # (N, C, H, W)
         if ctx.needs_input_grad[1]:
-            xp = pad(x, a.padding, a.padding_mode)  # (N, C, Hp, Wp)
-            cols = F.unfold(xp, (kH, kW), dilation=a.dilation, stride=a.stride)  # (N, C*kH*kW, L)
-            cols = cols.reshape(N, G, K, H_out * W_out)  # (N, G, C/G*kH*kW, L)
+            if torch.is_grad_enabled():  # double backward: columns that carry the graph back to x
+                cols = columns(x, weight.shape, a)  # (N, G, C/G*kH*kW, L)
             grad_w = torch.matmul(g, cols.transpose(-1, -2)).sum(0)  # (G, O/G, C/G*kH*kW): sum_n g[n] @ cols[n]^T
             grad_w = grad_w.reshape(weight.shape)  # (O, C/G, kH, kW)
         if ctx.has_bias and ctx.needs_input_grad[2]:

@@ -132,9 +132,13 @@ def max_pool2d_forward(x: Tensor, geo: PoolGeometry) -> tuple[Tensor, Tensor]:
     """
     W = x.shape[-1]
     win = geo.windows(x, _lowest(x.dtype))  # (N, C, oH, oW, kH*kW)
-    best = win.detach().max(dim=-1, keepdim=True).values  # (N, C, oH, oW, 1), NaN where a window holds one
-    winners = geo.real_taps(x.device) & (win == best)  # (N, C, oH, oW, kH*kW)
-    tap = winners.to(torch.uint8).argmax(dim=-1)  # (N, C, oH, oW); argmax returns the first of equal maxima
+    if any(geo.padding):  # a pixel equal to the padding value must still beat the padding
+        best = win.detach().max(dim=-1, keepdim=True).values  # (N, C, oH, oW, 1), NaN where a window holds one
+        winners = geo.real_taps(x.device) & (win == best)  # (N, C, oH, oW, kH*kW)
+        tap = winners.to(torch.uint8).argmax(dim=-1)  # (N, C, oH, oW); argmax returns the first of equal maxima
+    else:  # every tap is real: torch.max returns the first of equal maxima
+        best, tap = win.detach().max(dim=-1, keepdim=True)  # (N, C, oH, oW, 1) each
+        tap = tap.squeeze(-1)  # (N, C, oH, oW)
     if best.is_floating_point() and best.isnan().any():
         last_nan = win.shape[-1] - 1 - win.isnan().flip(-1).to(torch.uint8).argmax(dim=-1)  # (N, C, oH, oW)
         tap = torch.where(best.squeeze(-1).isnan(), last_nan, tap)

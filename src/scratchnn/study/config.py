@@ -18,9 +18,9 @@ class StudyConfig:
     preset: str = "quick"
     seeds: int = 1
     epochs: int = 8
-    batch_size: int | None = 128
+    batch_size: int | None = 256
     optimizer: str = "adam"
-    cnn_lr: float = 0.005
+    cnn_lr: float = 0.003
     mlp_lr: float = 0.005
     cnn_weight_decay: float = 0.0
     mlp_weight_decay: float = 0.0
@@ -65,8 +65,10 @@ class StudyConfig:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # All four models in well under 3 minutes on 2 CPU cores; enough epochs to separate CNN from MLP.
-    "quick": {"epochs": 8, "batch_size": 128, "cnn_lr": 0.005, "mlp_lr": 0.005},
+    # All four models in well under 3 minutes on 2 CPU cores; enough epochs to separate CNN from MLP. A gentle
+    # CNN learning rate keeps float rounding (scratch vs torch.nn sum in different orders) from being amplified
+    # by training: with lr 0.005 and batch 128 the CNN twins drifted 5e-3 apart in test loss, here < 1e-3.
+    "quick": {"epochs": 8, "batch_size": 256, "cnn_lr": 0.003, "mlp_lr": 0.005},
     # The seed project's schedule: 5,000 images split 4,000/1,000, full-batch Adam for 2,000 epochs.
     "seed": {
         "epochs": 2000,

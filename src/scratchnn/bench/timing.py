@@ -1,0 +1,69 @@
+"""Wall-clock timing of contenders, interleaved so that drifts of a shared machine hit them all alike.
+
+``measure`` first runs every contender ``warmup`` times (lazy initialisation, allocator caches, compilation), then
+``repeats`` rounds in each of which every contender runs once; the starting contender rotates from round to round
+so none always runs first. The summary statistic is the median of each contender's samples, which ignores the
+occasional sample that a busy neighbour slows down.
+
+On the CPU a sample is ``time.perf_counter()`` around the call. On CUDA kernels run asynchronously, so the clock
+is read after ``torch.cuda.synchronize()`` on both sides: a sample is the time from an idle device to an idle
+device again, which includes the Python and launch overhead a user pays. Python's garbage collector is paused
+while measuring, as ``timeit`` does.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+
+from .tasks import Task
+
+
+def now(device: torch.device) -> float:
+    """``time.perf_counter()`` in seconds, after the device has finished its queued work."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def sample(task: Task, device: torch.device) -> float:
+    """Seconds taken by one ``task.run`` (its ``setup`` untimed)."""
+    state = task.setup()
+    start = now(device)  # waits for setup's kernels, so they are not billed to run
+    task.run(state)
+    return now(device) - start
+
+
+def measure(tasks: dict[str, Task], device: torch.device, repeats: int, warmup: int) -> dict[str, list[float]]:
+    """Every contender's samples in seconds: ``warmup`` untimed rounds, then ``repeats`` interleaved rounds."""
+    names = list(tasks)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    with _gc_paused():
+        for _ in range(warmup):
+            for name in names:
+                sample(tasks[name], device)
+        for r in range(repeats):
+            for name in names[r % len(names) :] + names[: r % len(names)]:
+                samples[name].append(sample(tasks[name], device))
+    return samples
+
+
+def median_ms(samples: list[float]) -> float:
+    """The median of samples in seconds, in milliseconds."""
+    return statistics.median(samples) * 1e3
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
