@@ -1,0 +1,109 @@
+"""``scratchnn compare`` end to end: the run directory's files, the report in a browser, the quick preset's
+acceptance figures, and one-line errors."""
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scratchnn.study.browser import render_in_chromium
+
+KEYS = {"cnn-scratch", "cnn-torch", "mlp-scratch", "mlp-torch"}
+SMALL = ["--epochs", "2", "--seeds", "2", "--train-size", "200", "--test-size", "100", "--quiet"]
+
+
+def compare(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "scratchnn", "compare", *args], capture_output=True, text=True, cwd=cwd, timeout=900
+    )
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    result = compare(*SMALL, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    return Path(result.stdout.strip().splitlines()[-1]), out
+
+
+def test_run_directory_holds_the_contract_files(small_run):
+    run_dir, _ = small_run
+    assert run_dir.name.endswith("-compare")
+    for name in ("config.json", "metrics.json", "metrics.csv", "report.html", "report.md"):
+        assert (run_dir / name).is_file(), name
+    assert len(list((run_dir / "plots").glob("*.png"))) == 7
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert set(metrics["summary"]) == KEYS
+    for key, entry in metrics["summary"].items():
+        assert entry["params"] == (11_146 if key.startswith("cnn") else 12_730)
+        assert {"test_loss_mean", "test_loss_std", "test_accuracy_mean", "test_accuracy_std"} <= set(entry)
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["epochs"] == 2 and config["seeds"] == 2 and config["preset"] == "quick"
+    rows = list(csv.DictReader((run_dir / "metrics.csv").open()))
+    assert len(rows) == 4 * 2 * 2  # models x seeds x epochs
+    assert {(r["model"], r["impl"]) for r in rows} == {
+        ("cnn", "scratch"),
+        ("cnn", "torch"),
+        ("mlp", "scratch"),
+        ("mlp", "torch"),
+    }
+
+
+def test_a_second_run_gets_a_new_directory(small_run):
+    run_dir, out = small_run
+    again = compare(*SMALL, "--epochs", "1", "--seeds", "1", "--out", str(out))
+    assert again.returncode == 0, again.stderr
+    assert Path(again.stdout.strip().splitlines()[-1]) != run_dir
+    assert json.loads((run_dir / "config.json").read_text())["epochs"] == 2  # the first run is untouched
+
+
+@pytest.mark.skipif(
+    not (shutil.which("chromium") or shutil.which("chromium-browser")),
+    reason="chromium not installed: apt-get install chromium",
+)
+def test_real_report_renders_in_chromium_with_every_image(small_run, tmp_path):
+    run_dir, _ = small_run
+    seen = render_in_chromium(run_dir / "report.html", tmp_path / "shot.png")
+    assert seen["summary_table"]
+    assert seen["images_total"] == 7 and seen["images_loaded"] == 7
+    assert (tmp_path / "shot.png").stat().st_size > 20_000
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--preset", "fast"], "invalid choice: 'fast'"),
+        (["--seeds", "0"], "invalid seeds"),
+        (["--epochs", "0"], "invalid epochs"),
+        (["--cnn-lr", "0"], "invalid cnn_lr"),
+        (["--batch-size", "-3"], "expected a positive integer"),
+        (["--device", "tpu"], "invalid choice: 'tpu'"),
+        (["--dataset", "fashion-mnist", "--data-dir", "{tmp}/none"], "pass --download"),
+        (["--out", "/proc/nope"], "cannot create a run directory"),
+    ],
+)
+def test_user_mistakes_are_one_line_exit_2(tmp_path, args, message):
+    result = compare(*SMALL, "--out", str(tmp_path / "runs"), *[a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+@pytest.mark.slow
+def test_quick_preset_three_seeds_meets_the_study_targets(tmp_path):
+    """The issue's acceptance: twins end within 1e-3 in test loss; CNN accuracy >= 0.95, MLP >= 0.88."""
+    result = compare("--seeds", "3", "--quiet", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((Path(result.stdout.strip().splitlines()[-1]) / "metrics.json").read_text())
+    summary = metrics["summary"]
+    assert summary["cnn-scratch"]["test_accuracy_mean"] >= 0.95
+    assert summary["mlp-scratch"]["test_accuracy_mean"] >= 0.88
+    for arch in ("cnn", "mlp"):
+        for seed in range(3):
+            ours, theirs = (metrics["models"][f"{arch}-{impl}"]["runs"][seed]["final"] for impl in ("scratch", "torch"))
+            assert abs(ours["test_loss"] - theirs["test_loss"]) < 1e-3, (arch, seed)
