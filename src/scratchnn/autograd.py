@@ -21,6 +21,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ._dtypes import check_float_input
+
 __all__ = [
     "LeakyReLUFunction",
     "ReLUFunction",
@@ -31,17 +33,11 @@ __all__ = [
 ]
 
 
-def _check_float(x: Tensor, name: str) -> None:
-    if not x.is_floating_point():
-        raise RuntimeError(f"{name} expects a floating-point input, but got input of dtype {x.dtype}")
-
-
 class ReLUFunction(torch.autograd.Function):
     """``y = max(x, 0)``; ``dy/dx = 1`` where ``x > 0``, else 0."""
 
     @staticmethod
     def forward(ctx, x: Tensor, inplace: bool = False) -> Tensor:
-        _check_float(x, "relu")
         if inplace:
             ctx.mark_dirty(x)
             y = x.clamp_(min=0)
@@ -53,7 +49,7 @@ class ReLUFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor):
         (y,) = ctx.saved_tensors
-        return grad * (y > 0).to(grad.dtype), None
+        return grad.masked_fill(y <= 0, 0), None  # NaN outputs pass the gradient, as in torch
 
 
 class LeakyReLUFunction(torch.autograd.Function):
@@ -61,7 +57,7 @@ class LeakyReLUFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
-        _check_float(x, "leaky_relu")
+        check_float_input(x, "leaky_relu")
         if inplace and negative_slope < 0:
             raise RuntimeError(f"in-place leaky_relu needs negative_slope >= 0, but got {negative_slope}")
         positive = x > 0
@@ -87,7 +83,6 @@ class SigmoidFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:
-        _check_float(x, "sigmoid")
         y = torch.sigmoid(x)
         ctx.save_for_backward(y)
         return y
@@ -103,7 +98,6 @@ class TanhFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:
-        _check_float(x, "tanh")
         y = torch.tanh(x)
         ctx.save_for_backward(y)
         return y
@@ -119,7 +113,7 @@ class SiLUFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:
-        _check_float(x, "silu")
+        check_float_input(x, "silu")
         ctx.save_for_backward(x)
         return x * torch.sigmoid(x)
 
@@ -135,7 +129,7 @@ class SquareFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:
-        _check_float(x, "square")
+        check_float_input(x, "square")
         ctx.save_for_backward(x)
         return x * x
 

@@ -13,6 +13,7 @@ from torch import nn
 
 from ..testing import check_layer
 from ..testing.grid import check_builtin
+from ..training import resolve_device
 from ._common import UsageError
 
 DTYPES = {
@@ -42,13 +43,17 @@ def add_parser(sub) -> None:
     p.add_argument("--kwargs", nargs="*", default=[], metavar="NAME=VALUE", help="keyword constructor arguments")
     p.add_argument("--input-shape", metavar="N,C,H,W", help="batched input shape (default: from the reference)")
     p.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", choices=("cpu", "cuda", "mps"), default="cpu")
     p.add_argument("--full", action="store_true", help="print every check (default: one row per layer/engine)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     dtype = DTYPES[args.dtype]
+    try:
+        resolve_device(args.device)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     if args.target is None:
         if args.against:
             raise UsageError("--against needs a target layer PKG.MOD:CLASS")
@@ -85,7 +90,7 @@ def _load_class(spec: str) -> type[nn.Module]:
         sys.path.insert(0, str(Path.cwd()))
     try:
         obj = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as e:
+    except (ImportError, AttributeError, TypeError, ValueError, SyntaxError) as e:
         raise UsageError(f"cannot load {spec!r}: {e}") from None
     if not (isinstance(obj, type) and issubclass(obj, nn.Module)):
         raise UsageError(f"{spec!r} is not a torch.nn.Module subclass")

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from ..data import DataError
-from ..training import CONFIG, TrainConfig, resolve_device, train
+from ..training import CHECKPOINT, CONFIG, TrainConfig, load_checkpoint, resolve_device, train
 from ..training.data import prepare_data
 from ._common import Progress, UsageError, add_data_flags, new_run_dir, positive_int
 
@@ -36,7 +36,7 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--deterministic", action="store_true")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
-    p.add_argument("--checkpoint-every", type=int, metavar="N", help="also checkpoint every N epochs")
+    p.add_argument("--checkpoint-every", type=int, metavar="N", help="checkpoint every N epochs (default 1)")
     p.add_argument("--train-size", type=int)
     p.add_argument("--test-size", type=int)
     add_data_flags(p)
@@ -49,9 +49,14 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     given = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    done = 0
     if getattr(args, "resume", None):
         run_dir = Path(args.resume)
         config = _resumed_config(run_dir, given)
+        try:
+            done = load_checkpoint(run_dir / CHECKPOINT)["epoch"]
+        except ValueError as e:
+            raise UsageError(f"cannot resume: {e}") from None
     else:
         config = _config(given)
         run_dir = None
@@ -61,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     except (DataError, ValueError) as e:
         raise UsageError(str(e)) from None
     run_dir = run_dir or new_run_dir(args.out, f"train-{config.model}-{config.impl}")
-    progress = Progress(config.epochs, args.quiet)
+    progress = Progress(config.epochs - done, args.quiet)
     try:
         result = train(
             config,
@@ -96,6 +101,8 @@ def _resumed_config(run_dir: Path, given: dict) -> TrainConfig:
         saved = TrainConfig.from_dict(json.loads(path.read_text()))
     except FileNotFoundError:
         raise UsageError(f"cannot resume: {path} does not exist (not a scratchnn train run?)") from None
+    except OSError as e:
+        raise UsageError(f"cannot resume from {str(run_dir)!r}: {e.strerror or e}") from None
     except (ValueError, TypeError) as e:
         raise UsageError(f"cannot resume: {path} is not a scratchnn train config ({e})") from None
     wanted = _config({**saved.to_dict(), **given})

@@ -59,11 +59,6 @@ def check_pool_padding(padding: Pair, kernel_size: Pair) -> None:
         )
 
 
-def check_float_input(input: Tensor, op: str) -> None:
-    if not (input.is_floating_point() or input.is_complex()):
-        raise RuntimeError(f"{op} expects a floating-point input, but got input of dtype {input.dtype}")
-
-
 def batched(input: Tensor, op: str) -> tuple[Tensor, bool]:
     """Accept ``(C, H, W)`` or ``(N, C, H, W)``; return the 4-D view and whether a batch dim was added."""
     if input.dim() == 3:

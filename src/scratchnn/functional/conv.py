@@ -29,12 +29,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .._dtypes import check_float_input
 from ._mode import resolve_backward
 from ._windows import (
     PADDING_MODES,
     Pair,
     batched,
-    check_float_input,
     check_non_negative,
     check_positive,
     pad,

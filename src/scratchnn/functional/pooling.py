@@ -1,9 +1,9 @@
 """Max and average pooling: windows per channel, reduced by ``max`` or ``mean``, with their backward passes.
 
 Pooling treats every channel on its own. ``Tensor.unfold`` views each ``kH x kW`` window of the padded input
-without copying it: ``(N, C, Hp, Wp) -> (N, C, H_out, W_out, kH*kW)``, and reducing the last axis (``max`` or
-``sum``) gives the output ``(N, C, H_out, W_out)``. The backward passes use ``F.fold`` (col2im), the adjoint that
-adds each window's taps back onto the pixels they came from.
+and one copy lays its taps side by side: ``(N, C, Hp, Wp) -> (N, C, H_out, W_out, kH*kW)``. Reducing the last axis
+(``max`` or ``sum``) gives the output ``(N, C, H_out, W_out)``. The backward passes use ``F.fold`` (col2im), the
+adjoint that adds each window's taps back onto the pixels they came from.
 
 Padding. Max pooling pads with ``-inf`` (never zeros: a zero would beat every negative input), average pooling
 with zeros. In ``ceil_mode`` the last window may hang past the padded edge; we pad further so that it exists, with
@@ -75,8 +75,8 @@ class PoolGeometry:
     def windows(self, x: Tensor, value: float) -> Tensor:
         """``(N, C, H, W) -> (N, C, oH, oW, kH*kW)``: the taps of every window, last.
 
-        ``Tensor.unfold`` makes each window a strided view of the padded input (no copy; any dtype), and the
-        step ``[::d]`` picks the dilated taps out of each window's span.
+        ``Tensor.unfold`` makes each window a strided view of the padded input (any dtype), the step ``[::d]``
+        picks the dilated taps out of each window's span, and the final reshape copies the taps side by side.
         """
         (kH, kW), (sH, sW), (dH, dW) = self.kernel, self.stride, self.dilation
         xp = pad(x, self.padding, value=value)  # (N, C, Hp, Wp)
@@ -103,15 +103,13 @@ class PoolGeometry:
             inside.append((pos >= 0) & (pos < self.size[dim]))
         (oH, kH), (oW, kW) = inside[0].shape, inside[1].shape
         real = inside[0].reshape(oH, 1, kH, 1) & inside[1].reshape(1, oW, 1, kW)  # (oH, oW, kH, kW)
-        return real.reshape(oH, oW, kH * kW)
+        return real.reshape(oH, oW, kH * kW)  # (oH, oW, kH*kW)
 
 
 def _out_size(size: int, span: int, stride: int, pad: int, ceil_mode: bool) -> int:
     """Window count along one dim; a ceil-mode window must start inside the input or its left padding."""
     room = size + 2 * pad - span
-    if room < 0:
-        return 0
-    out = (-(-room // stride) if ceil_mode else room // stride) + 1
+    out = (room + (stride - 1 if ceil_mode else 0)) // stride + 1  # floor division, as torch rounds
     if ceil_mode and (out - 1) * stride >= size + pad:
         out -= 1
     return out
@@ -152,10 +150,11 @@ def max_pool2d_forward(x: Tensor, geo: PoolGeometry) -> tuple[Tensor, Tensor]:
 def max_pool2d_backward(grad_out: Tensor, indices: Tensor, size: Pair) -> Tensor:
     """Route each output's gradient to its window's winner: ``(N, C, oH, oW) -> (N, C, H, W)``."""
     N, C = grad_out.shape[:2]
-    grad = grad_out.new_zeros(N * C, size[0] * size[1])  # (N*C, H*W)
-    L = grad_out.shape[2] * grad_out.shape[3]
-    grad = grad.scatter_add(1, indices.reshape(N * C, L), grad_out.reshape(N * C, L))  # (N*C, H*W)
-    return grad.reshape(N, C, *size)
+    HW, L = size[0] * size[1], grad_out.shape[2] * grad_out.shape[3]
+    planes = torch.arange(N * C, device=indices.device).reshape(N * C, 1) * HW  # (N*C, 1): each plane's offset
+    flat = (indices.reshape(N * C, L) + planes).reshape(-1)  # (N*C*L,) positions in the flattened input
+    grad = grad_out.new_zeros(N * C * HW).scatter_add(0, flat, grad_out.reshape(-1))  # (N*C*H*W,); 1-D: deterministic
+    return grad.reshape(N, C, *size)  # (N, C, H, W)
 
 
 class MaxPool2dFunction(torch.autograd.Function):

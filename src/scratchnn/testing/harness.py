@@ -63,6 +63,8 @@ def check_layer(
             the dtype, with ``atol`` scaled by the largest magnitude of the expected tensor (sums in a different
             order differ by about ``eps`` times their size).
     """
+    if (rtol is None) != (atol is None):
+        raise ValueError(f"give both rtol and atol or neither, but got rtol={rtol}, atol={atol}")
     label = name or type(candidate).__name__
     device = torch.device(device or "cpu")
     candidate, reference = candidate.to(device=device), reference.to(device=device)
@@ -194,8 +196,11 @@ def _compare_run(
     """Rows for one input: the forward, then the gradients (one row each on the batched input)."""
     try:
         expected, _ = _run(reference, x, None)
-    except Exception:  # the reference does not take this kind of input: nothing to compare
-        return []
+    except Exception as e:  # the reference does not take this kind of input: nothing to compare
+        if variant != "batched":
+            return []
+        detail = f"the reference rejects input_shape {list(x.shape)}: {_first_line(e)}"
+        return [CheckRow(label, engine, f"forward [{variant}]", False, math.nan, math.nan, detail)]
     g = torch.Generator().manual_seed(seed + 1)
     grads = [torch.randn(o.shape, generator=g, dtype=torch.float64).to(o) for o in expected if o.is_floating_point()]
     try:

@@ -30,7 +30,7 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False
     device: str = "auto"
-    checkpoint_every: int = 0
+    checkpoint_every: int = 1
     dataset: str = "mnist"
     data_dir: str | None = None
     download: bool = False

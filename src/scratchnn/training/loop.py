@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -70,6 +71,8 @@ def resolve_device(name: str) -> torch.device:
 def deterministic_mode(enabled: bool) -> Iterator[None]:
     """``torch.use_deterministic_algorithms`` for the block, then restore the previous setting."""
     before = torch.are_deterministic_algorithms_enabled()
+    if enabled:  # cuBLAS needs a fixed workspace to be deterministic; read when its handle is created
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(enabled or before)
     try:
         yield
