@@ -36,3 +36,12 @@ def resolve_activation(activation) -> nn.Module | Callable[[Tensor], Tensor] | N
     elif callable(activation) and not isinstance(activation, torch.autograd.Function):  # an instance: pass the class
         return activation
     raise TypeError(f"activation must be {ACCEPTED_KINDS}; but got {activation!r} of type {type(activation).__name__}")
+
+
+def callable_repr(activation) -> str:
+    """An activation that is a module shows as a child; a plain callable is named in the repr."""
+    if activation is None or isinstance(activation, nn.Module):
+        return ""
+    owner = getattr(activation, "__self__", None)  # Function.apply is bound to its Function class
+    name = getattr(activation, "__name__", repr(activation))
+    return f", activation={owner.__name__ + '.' if inspect.isclass(owner) else ''}{name}"

@@ -15,8 +15,7 @@ from torch.nn import init
 from .. import functional as F
 from ..functional._mode import resolve_backward
 from ..functional._windows import PADDING_MODES, check_non_negative, check_positive, pair
-from ._activation_arg import resolve_activation
-from .linear import _callable_repr
+from ._activation_arg import callable_repr, resolve_activation
 
 
 class Conv2d(nn.Module):
@@ -144,4 +143,4 @@ class Conv2d(nn.Module):
             s += ", bias=False"
         if self.padding_mode != "zeros":
             s += f", padding_mode={self.padding_mode}"
-        return s + _callable_repr(self.activation)
+        return s + callable_repr(self.activation)

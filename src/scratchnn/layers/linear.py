@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import inspect
 import math
 
 import torch
@@ -12,7 +11,7 @@ from torch.nn import init
 
 from .. import functional as F
 from ..functional._mode import resolve_backward
-from ._activation_arg import resolve_activation
+from ._activation_arg import callable_repr, resolve_activation
 
 
 class Linear(nn.Module):
@@ -23,7 +22,9 @@ class Linear(nn.Module):
         out_features (int): size of each output sample.
         bias (bool): learn an additive bias. Default: ``True``.
         activation: applied to the output; ``None``, a name such as ``'relu'``, a module instance or class, an
-            autograd Function subclass or a callable. Default: ``None``.
+            autograd Function subclass or a callable. Default: ``None``. A module is registered as the child
+            ``activation``: one with parameters (``nn.PReLU``) adds them to the ``state_dict``, which then no
+            longer loads into ``torch.nn.Linear``.
         backward (str, optional): ``'manual'`` (hand-written) or ``'autograd'``; ``None`` follows
             :func:`scratchnn.get_backward`. Default: ``None``.
 
@@ -81,13 +82,4 @@ class Linear(nn.Module):
 
     def extra_repr(self) -> str:
         s = f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
-        return s + _callable_repr(self.activation)
-
-
-def _callable_repr(activation) -> str:
-    """An activation that is a module shows as a child; a plain callable is named in the repr."""
-    if activation is None or isinstance(activation, nn.Module):
-        return ""
-    owner = getattr(activation, "__self__", None)  # Function.apply is bound to its Function class
-    name = getattr(activation, "__name__", repr(activation))
-    return f", activation={owner.__name__ + '.' if inspect.isclass(owner) else ''}{name}"
+        return s + callable_repr(self.activation)
