@@ -49,7 +49,7 @@ class ReLUFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor):
         (y,) = ctx.saved_tensors
-        return grad.masked_fill(y <= 0, 0), None  # NaN outputs pass the gradient, as in torch
+        return grad * ~(y <= 0), None  # 1 where y > 0, and where y is NaN (as torch)
 
 
 class LeakyReLUFunction(torch.autograd.Function):
