@@ -73,6 +73,8 @@ def test_foreign_or_missing_checkpoint_is_refused(tmp_path):
         ("model", "rnn", "model must be one of"),
         ("device", "tpu", "device must be one of"),
         ("optimizer", "lbfgs", "optimizer must be one of"),
+        ("seed", 2**70, "seed must be an integer"),
+        ("seed", -1, "seed must be an integer"),
     ],
 )
 def test_invalid_hyperparameters_are_rejected(field, value, message):

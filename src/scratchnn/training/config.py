@@ -49,6 +49,8 @@ class TrainConfig:
             _at_least("batch_size", self.batch_size, 1)
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, but got lr={self.lr}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
+            raise ValueError(f"seed must be an integer in [0, 2**63), but got seed={self.seed!r}")
         for name in ("weight_decay", "momentum", "checkpoint_every"):
             _at_least(name, getattr(self, name), 0)
         _at_least("train_size", self.train_size, 10)
