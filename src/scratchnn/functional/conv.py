@@ -1,22 +1,24 @@
 """2-D convolution as pad -> unfold -> one matrix product -> reshape, with its backward written out.
 
-Forward. Pad the input (zeros, or reflect/replicate/circular copies of its own border), then ``F.unfold`` copies
-each ``C x kH x kW`` patch that the kernel visits into a column::
+Forward. Pad the input (zeros, or reflect/replicate/circular copies of its own border), then unfold it: copy each
+``C x kH x kW`` patch that the kernel visits into a column (im2col; the same columns ``F.unfold`` returns, here
+with the samples side by side)::
 
-    x (N, C, H, W) --pad--> (N, C, Hp, Wp) --unfold--> cols (N, C*kH*kW, L),   L = H_out * W_out
+    x (N, C, H, W) --pad--> (N, C, Hp, Wp) --unfold--> cols (C*kH*kW, N*L),   L = H_out * W_out
 
-A convolution is a dot product of the flattened kernel with each patch, so all outputs of all filters come from
-one matrix product ``W (O, C*kH*kW) @ cols``. With ``groups=G`` the channels split into G independent blocks:
-``W (G, O/G, C/G*kH*kW) @ cols (N, G, C/G*kH*kW, L)``. Reshaping ``(N, O, L)`` to ``(N, O, H_out, W_out)`` gives
-the output, where ``H_out = floor((H + pad_top + pad_bottom - dH*(kH - 1) - 1) / sH) + 1``.
+A convolution is a dot product of the flattened kernel with each patch, so all outputs of all filters for the
+whole batch come from one matrix product ``W (O, C*kH*kW) @ cols``. With ``groups=G`` the channels split into G
+independent blocks: ``W (G, O/G, C/G*kH*kW) @ cols (G, C/G*kH*kW, N*L)``. Reshaping ``(O, N*L)`` to
+``(O, N, H_out, W_out)`` and swapping the first two dims gives the output, where
+``H_out = floor((H + pad_top + pad_bottom - dH*(kH - 1) - 1) / sH) + 1``.
 
-Backward. With ``y = W @ cols + b`` and ``g = dL/dy`` of shape ``(N, G, O/G, L)``:
+Backward. With ``y = W @ cols + b`` and ``g = dL/dy`` laid out like the columns, ``(G, O/G, N*L)``:
 
 - ``dL/db = sum of g over N and L``;
-- ``dL/dW = sum_n g[n] @ cols[n]^T`` -> ``(G, O/G, C/G*kH*kW)``, one GEMM contracting over ``N*L``;
-- ``dL/dcols = W^T @ g`` -> ``(N, C*kH*kW, L)``: the gradient of every copy of every pixel. ``F.fold`` (col2im,
-  the adjoint of unfold) adds the copies back onto the padded image, and the adjoint of the padding adds each
-  padded pixel onto the pixel it was copied from (for zeros: a crop).
+- ``dL/dW = g @ cols^T`` -> ``(G, O/G, C/G*kH*kW)``, one GEMM contracting over all ``N*L`` columns;
+- ``dL/dcols = W^T @ g`` -> ``(C*kH*kW, N*L)``: the gradient of every copy of every pixel. Folding (col2im, the
+  adjoint of unfold, ``F.fold``) adds the copies back onto the padded image, and the adjoint of the padding adds
+  each padded pixel onto the pixel it was copied from (for zeros: a crop).
 
 Every step of the backward is itself a differentiable tensor op, so double backward works too.
 """
@@ -26,7 +28,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from .._dtypes import check_float_input
@@ -37,9 +38,11 @@ from ._windows import (
     batched,
     check_non_negative,
     check_positive,
+    fold_taps,
     pad,
     pair,
     unpad,
+    window_view,
 )
 
 
@@ -101,11 +104,17 @@ def _check_input(x: Tensor, weight: Tensor, bias: Tensor | None, a: ConvArgs) ->
 
 
 def columns(x: Tensor, weight_shape: torch.Size, a: ConvArgs) -> Tensor:
-    """Pad and unfold: every patch the kernel visits as a column, ``(N, C, H, W) -> (N, G, C/G*kH*kW, L)``."""
-    N, G, (kH, kW) = x.shape[0], a.groups, weight_shape[2:]
+    """Pad and unfold, one column per output pixel of every sample: ``(N, C, H, W) -> (G, C/G*kH*kW, N*L)``.
+
+    The columns of all samples sit side by side, so the whole batch is one matrix product per group (one large
+    GEMM) instead of N small ones.
+    """
+    G = a.groups
     xp = pad(x, a.padding, a.padding_mode)  # (N, C, Hp, Wp)
-    cols = F.unfold(xp, (kH, kW), dilation=a.dilation, stride=a.stride)  # (N, C*kH*kW, L)
-    return cols.reshape(N, G, weight_shape[1:].numel(), cols.shape[-1])  # (N, G, C/G*kH*kW, L)
+    win = window_view(xp, tuple(weight_shape[2:]), a.dilation, a.stride)  # (N, C, oH, oW, kH, kW)
+    N, C, oH, oW, kH, kW = win.shape
+    cols = win.permute(1, 4, 5, 0, 2, 3)  # (C, kH, kW, N, oH, oW), still a view
+    return cols.reshape(G, C // G * kH * kW, N * oH * oW)  # (G, C/G*kH*kW, N*L): the one copy
 
 
 def out_size(x: Tensor, weight_shape: torch.Size, a: ConvArgs) -> tuple[int, int]:
@@ -118,23 +127,25 @@ def out_size(x: Tensor, weight_shape: torch.Size, a: ConvArgs) -> tuple[int, int
 def conv2d_forward(x: Tensor, weight: Tensor, bias: Tensor | None, a: ConvArgs, cols: Tensor | None = None) -> Tensor:
     """The forward with plain tensor ops: ``(N, C, H, W) -> (N, O, H_out, W_out)``."""
     N, O, G = x.shape[0], weight.shape[0], a.groups
-    cols = columns(x, weight.shape, a) if cols is None else cols  # (N, G, C/G*kH*kW, L)
-    w = weight.reshape(G, O // G, cols.shape[2])  # (G, O/G, C/G*kH*kW)
-    out = torch.matmul(w, cols)  # (N, G, O/G, L)
-    out = out.reshape(N, O, *out_size(x, weight.shape, a))  # (N, O, H_out, W_out)
+    cols = columns(x, weight.shape, a) if cols is None else cols  # (G, C/G*kH*kW, N*L)
+    w = weight.reshape(G, O // G, cols.shape[1])  # (G, O/G, C/G*kH*kW)
+    out = torch.matmul(w, cols)  # (G, O/G, N*L)
+    out = out.reshape(O, N, *out_size(x, weight.shape, a)).permute(1, 0, 2, 3)  # (N, O, H_out, W_out), a view
     if bias is not None:
         out = out + bias.reshape(1, O, 1, 1)
     return out
 
 
 def _grad_input(grad: Tensor, x: Tensor, weight: Tensor, a: ConvArgs) -> Tensor:
-    """``unpad(fold(W^T @ g))``: ``g (N, G, O/G, L) -> (N, C, H, W)``."""
-    N, G, O_G, L = grad.shape
+    """``unpad(fold(W^T @ g))``: ``g (G, O/G, N*L) -> (N, C, H, W)``."""
+    G, O_G, _ = grad.shape
+    N, C, (kH, kW), (oH, oW) = x.shape[0], x.shape[1], weight.shape[2:], out_size(x, weight.shape, a)
     left, right, top, bottom = a.padding
     w = weight.reshape(G, O_G, weight[0].numel())  # (G, O/G, C/G*kH*kW)
-    grad_cols = torch.matmul(w.transpose(1, 2), grad).reshape(N, G * weight[0].numel(), L)  # (N, C*kH*kW, L)
+    grad_cols = torch.matmul(w.transpose(1, 2), grad)  # (G, C/G*kH*kW, N*L)
+    taps = grad_cols.reshape(C, kH, kW, N, oH, oW).permute(3, 0, 1, 2, 4, 5)  # (N, C, kH, kW, oH, oW), a view
     padded = (x.shape[2] + top + bottom, x.shape[3] + left + right)
-    grad_xp = F.fold(grad_cols, padded, weight.shape[2:], dilation=a.dilation, stride=a.stride)  # (N, C, Hp, Wp)
+    grad_xp = fold_taps(taps, padded, a.dilation, a.stride)  # (N, C, Hp, Wp)
     return unpad(grad_xp, x.shape[2:], a.padding, a.padding_mode)  # (N, C, H, W)
 
 
@@ -145,25 +156,25 @@ class Conv2dFunction(torch.autograd.Function):
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, args: ConvArgs) -> Tensor:
         ctx.args = args
         ctx.has_bias = bias is not None
-        cols = columns(x, weight.shape, args)  # (N, G, C/G*kH*kW, L)
+        cols = columns(x, weight.shape, args)  # (G, C/G*kH*kW, N*L)
         # dL/dW needs the columns again: keep them rather than unfold twice (autograd through unfold keeps them too)
         ctx.save_for_backward(x, weight, cols if weight.requires_grad else None)
         return conv2d_forward(x, weight, bias, args, cols)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
-        """``dL/dx = unpad(fold(W^T @ g))``, ``dL/dW = g @ cols^T`` summed over N, ``dL/db = sum(g)``."""
+        """``dL/dx = unpad(fold(W^T @ g))``, ``dL/dW = g @ cols^T`` (over all N*L columns), ``dL/db = sum(g)``."""
         x, weight, cols = ctx.saved_tensors
         a: ConvArgs = ctx.args
-        N, O, H_out, W_out = grad_out.shape
-        g = grad_out.reshape(N, a.groups, O // a.groups, H_out * W_out)  # (N, G, O/G, L)
+        O, G = grad_out.shape[1], a.groups
+        g = grad_out.transpose(0, 1).reshape(G, O // G, -1)  # (G, O/G, N*L), the layout of the columns
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
             grad_x = _grad_input(g, x, weight, a)  # (N, C, H, W)
         if ctx.needs_input_grad[1]:
             if torch.is_grad_enabled():  # double backward: columns that carry the graph back to x
-                cols = columns(x, weight.shape, a)  # (N, G, C/G*kH*kW, L)
-            grad_w = torch.matmul(g, cols.transpose(-1, -2)).sum(0)  # (G, O/G, C/G*kH*kW): sum_n g[n] @ cols[n]^T
+                cols = columns(x, weight.shape, a)  # (G, C/G*kH*kW, N*L)
+            grad_w = torch.matmul(g, cols.transpose(1, 2))  # (G, O/G, C/G*kH*kW): one GEMM over all N*L columns
             grad_w = grad_w.reshape(weight.shape)  # (O, C/G, kH, kW)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad_out.sum((0, 2, 3))  # (O,)

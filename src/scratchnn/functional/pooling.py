@@ -25,7 +25,6 @@ input (``H + 2p``; only ceil-mode windows are clipped); else the number of real 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from ._mode import resolve_backward
@@ -36,9 +35,11 @@ from ._windows import (
     check_out_size,
     check_pool_padding,
     check_positive,
+    fold,
     pad,
     pair,
     unpad,
+    window_view,
 )
 
 
@@ -78,15 +79,12 @@ class PoolGeometry:
         ``Tensor.unfold`` makes each window a strided view of the padded input (any dtype), the step ``[::d]``
         picks the dilated taps out of each window's span, and the final reshape copies the taps side by side.
         """
-        (kH, kW), (sH, sW), (dH, dW) = self.kernel, self.stride, self.dilation
-        xp = pad(x, self.padding, value=value)  # (N, C, Hp, Wp)
-        win = xp.unfold(2, dH * (kH - 1) + 1, sH).unfold(3, dW * (kW - 1) + 1, sW)  # (N, C, oH, oW, spH, spW)
-        win = win[..., ::dH, ::dW]  # (N, C, oH, oW, kH, kW)
-        return win.reshape(*win.shape[:4], kH * kW)  # (N, C, oH, oW, kH*kW)
+        win = window_view(pad(x, self.padding, value=value), self.kernel, self.dilation, self.stride)
+        return win.reshape(*win.shape[:4], self.kernel[0] * self.kernel[1])  # (N, C, oH, oW, kH*kW)
 
     def fold(self, cols: Tensor, N: int, C: int) -> Tensor:
         """Adjoint of :meth:`windows`: ``(N*C, kH*kW, L) -> (N, C, H, W)``, summing overlapping taps."""
-        xp = F.fold(cols, self.padded, self.kernel, dilation=self.dilation, stride=self.stride)  # (N*C, 1, Hp, Wp)
+        xp = fold(cols, self.padded, self.kernel, self.dilation, self.stride)  # (N*C, 1, Hp, Wp)
         return unpad(xp, self.size, self.padding, "zeros").reshape(N, C, *self.size)  # (N, C, H, W)
 
     def window_origin(self, dim: int, device: torch.device) -> Tensor:
