@@ -31,6 +31,8 @@ BASE = [
     "3",
 ]
 
+SMALL_MLP = ["train", "--model", "mlp", "--epochs", "1", "--train-size", "100", "--test-size", "50", "--quiet"]
+
 
 def scratchnn(*args, cwd=None, **kw):
     return subprocess.run(
@@ -43,20 +45,7 @@ def last_line(result) -> Path:
 
 
 def test_train_prints_run_dir_last_and_never_reuses_one(tmp_path):
-    args = [
-        "train",
-        "--model",
-        "mlp",
-        "--epochs",
-        "1",
-        "--train-size",
-        "100",
-        "--test-size",
-        "50",
-        "--quiet",
-        "--out",
-        str(tmp_path),
-    ]
+    args = [*SMALL_MLP, "--out", str(tmp_path)]
     first, second = scratchnn(*args), scratchnn(*args)
     assert first.returncode == 0, first.stderr
     assert last_line(first) != last_line(second)
@@ -123,20 +112,7 @@ def test_user_mistakes_are_one_line_exit_2(tmp_path, args, message):
 
 
 def test_resume_refuses_a_different_config_and_keeps_the_run(tmp_path):
-    first = scratchnn(
-        "train",
-        "--model",
-        "mlp",
-        "--epochs",
-        "1",
-        "--train-size",
-        "100",
-        "--test-size",
-        "50",
-        "--quiet",
-        "--out",
-        str(tmp_path),
-    )
+    first = scratchnn(*SMALL_MLP, "--out", str(tmp_path))
     run_dir = last_line(first)
     before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
     result = scratchnn("train", "--resume", str(run_dir), "--lr", "0.5")

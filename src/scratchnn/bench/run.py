@@ -10,17 +10,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import platform
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .. import __version__
+from ..environment import environment
 from ..training import resolve_device
 from .cases import Case, select_cases
 from .memory import peak_bytes
@@ -112,34 +110,6 @@ def _measure_phase(case: Case, phase: str, device: torch.device, config: BenchCo
         }
         for name in tasks
     ]
-
-
-def environment(device: torch.device) -> dict[str, Any]:
-    """Where and when: device, its name, versions, threads and the date (UTC, ISO 8601)."""
-    return {
-        "device": device.type,
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name(),
-        "versions": {
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "scratchnn": __version__,
-            "cuda": torch.version.cuda,
-        },
-        "threads": torch.get_num_threads(),
-        "platform": platform.platform(),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def write_json(result: dict[str, Any], path: str | Path) -> Path:

@@ -8,15 +8,12 @@ that the layers are right. The result is one JSON-serialisable dict, the input o
 
 from __future__ import annotations
 
-import os
-import platform
 import statistics
 from collections.abc import Callable
-from datetime import datetime
 
 import torch
 
-from .. import __version__
+from ..environment import environment
 from ..training import TrainConfig, evaluate, resolve_device, train
 from .config import StudyConfig
 
@@ -60,7 +57,7 @@ def run_study(config: StudyConfig, data, data_info: dict, on_epoch: Progress | N
             trained[key, seed] = result.model
     return {
         "config": config.to_dict(),
-        "environment": environment(resolve_device(config.device)),
+        "environment": _flat(environment(resolve_device(config.device))),
         "data": {**data_info, "label_counts": {"train": _counts(data.y_train), "test": _counts(data.y_test)}},
         "models": models,
         "summary": summarise(models),
@@ -168,15 +165,6 @@ def artifacts(cnn: torch.nn.Module, data) -> dict:
     }
 
 
-def environment(device: torch.device) -> dict:
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
-    return {
-        "device": device.type,
-        "device_name": name,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "scratchnn": __version__,
-        "threads": torch.get_num_threads(),
-        "cpus": os.cpu_count(),
-        "date": datetime.now().isoformat(timespec="seconds"),
-    }
+def _flat(env: dict) -> dict:
+    """The environment with its versions as top-level keys, as the report lists them."""
+    return {**{k: v for k, v in env.items() if k != "versions"}, **env["versions"]}
