@@ -49,7 +49,9 @@ class ReLUFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor):
         (y,) = ctx.saved_tensors
-        return grad * ~(y <= 0), None  # 1 where y > 0, and where y is NaN (as torch)
+        # y >= 0, so the mask "y > 0, or y is NaN" (as torch) is y != 0: one compare written as floats, one multiply
+        mask = torch.ne(y, 0, out=torch.empty_like(grad))
+        return mask.mul_(grad), None
 
 
 class LeakyReLUFunction(torch.autograd.Function):

@@ -32,6 +32,7 @@ from torch import Tensor
 
 from .._dtypes import check_float_input
 from ._mode import resolve_backward
+from ._plane import conv2d_plane, conv2d_plane_backward
 from ._windows import (
     PADDING_MODES,
     Pair,
@@ -156,6 +157,10 @@ class Conv2dFunction(torch.autograd.Function):
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, args: ConvArgs) -> Tensor:
         ctx.args = args
         ctx.has_bias = bias is not None
+        ctx.blocked = _blocked(x, weight, args)
+        if ctx.blocked:  # the same columns, a cache-sized block at a time (functional/_plane.py)
+            ctx.save_for_backward(x, weight, None)
+            return conv2d_plane(x, weight, bias, args.padding, args.padding_mode, args.dilation, args.groups)
         cols = columns(x, weight.shape, args)  # (G, C/G*kH*kW, N*L)
         # dL/dW needs the columns again: keep them rather than unfold twice (autograd through unfold keeps them too)
         ctx.save_for_backward(x, weight, cols if weight.requires_grad else None)
@@ -167,18 +172,29 @@ class Conv2dFunction(torch.autograd.Function):
         x, weight, cols = ctx.saved_tensors
         a: ConvArgs = ctx.args
         O, G = grad_out.shape[1], a.groups
-        g = grad_out.transpose(0, 1).reshape(G, O // G, -1)  # (G, O/G, N*L), the layout of the columns
         grad_x = grad_w = grad_b = None
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_b = grad_out.sum((0, 2, 3))  # (O,)
+        if ctx.blocked and not torch.is_grad_enabled():  # (double backward needs ops that autograd can follow)
+            needs = ctx.needs_input_grad[:2]
+            grad_x, grad_w = conv2d_plane_backward(
+                grad_out, x, weight, a.padding, a.padding_mode, a.dilation, a.groups, needs
+            )
+            return grad_x, grad_w, grad_b, None
+        g = grad_out.transpose(0, 1).reshape(G, O // G, -1)  # (G, O/G, N*L), the layout of the columns
         if ctx.needs_input_grad[0]:
             grad_x = _grad_input(g, x, weight, a)  # (N, C, H, W)
         if ctx.needs_input_grad[1]:
-            if torch.is_grad_enabled():  # double backward: columns that carry the graph back to x
+            if cols is None or torch.is_grad_enabled():  # double backward: columns that carry the graph back to x
                 cols = columns(x, weight.shape, a)  # (G, C/G*kH*kW, N*L)
             grad_w = torch.matmul(g, cols.transpose(1, 2))  # (G, O/G, C/G*kH*kW): one GEMM over all N*L columns
             grad_w = grad_w.reshape(weight.shape)  # (O, C/G, kH, kW)
-        if ctx.has_bias and ctx.needs_input_grad[2]:
-            grad_b = grad_out.sum((0, 2, 3))  # (O,)
         return grad_x, grad_w, grad_b, None
+
+
+def _blocked(x: Tensor, weight: Tensor, a: ConvArgs) -> bool:
+    """Stride-1 convolutions of a non-empty batch take the blocked path of :mod:`._plane`."""
+    return a.stride == (1, 1) and x.numel() > 0 and weight.numel() > 0
 
 
 def conv2d(

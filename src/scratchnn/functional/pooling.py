@@ -92,6 +92,11 @@ class PoolGeometry:
         before = self.padding[2] if dim == 0 else self.padding[0]
         return torch.arange(self.out[dim], device=device) * self.stride[dim] - before
 
+    def tap_view(self, x: Tensor, i: int, j: int) -> Tensor:
+        """Tap ``(i, j)`` of every window of the unpadded ``x``, a strided ``(N, C, oH, oW)`` view."""
+        (oH, oW), (dH, dW), (sH, sW) = self.out, self.dilation, self.stride
+        return x[..., i * dH : i * dH + (oH - 1) * sH + 1 : sH, j * dW : j * dW + (oW - 1) * sW + 1 : sW]
+
     def real_taps(self, device: torch.device) -> Tensor:
         """``(oH, oW, kH*kW)``: which taps of each window fall on the input rather than on its padding."""
         inside = []
@@ -121,12 +126,12 @@ def _lowest(dtype: torch.dtype) -> float:
 
 
 def max_pool2d_forward(x: Tensor, geo: PoolGeometry) -> tuple[Tensor, Tensor]:
-    """Window maxima and the flat ``row * W + col`` position of each window's winner.
+    """Window maxima and which tap of each window won, ``(N, C, oH, oW)`` each (taps in row-major window order).
 
     The winner is torch's: the first real pixel (row-major) holding the maximum - never the padding, even when
     pixels equal the padding value (-inf, an integer dtype's minimum) - or a window's last NaN if it has one.
+    The values are gathered from the windows, so autograd can differentiate them (the ``'autograd'`` engine).
     """
-    W = x.shape[-1]
     win = geo.windows(x, _lowest(x.dtype))  # (N, C, oH, oW, kH*kW)
     if any(geo.padding):  # a pixel equal to the padding value must still beat the padding
         best = win.detach().max(dim=-1, keepdim=True).values  # (N, C, oH, oW, 1), NaN where a window holds one
@@ -139,19 +144,56 @@ def max_pool2d_forward(x: Tensor, geo: PoolGeometry) -> tuple[Tensor, Tensor]:
         last_nan = win.shape[-1] - 1 - win.isnan().flip(-1).to(torch.uint8).argmax(dim=-1)  # (N, C, oH, oW)
         tap = torch.where(best.squeeze(-1).isnan(), last_nan, tap)
     values = win.gather(-1, tap.unsqueeze(-1)).squeeze(-1)  # (N, C, oH, oW); autograd routes to the winner
-    (oH, oW), kW = geo.out, geo.kernel[1]
-    rows = geo.window_origin(0, x.device).reshape(oH, 1) + (tap // kW) * geo.dilation[0]  # (N, C, oH, oW)
-    cols_ = geo.window_origin(1, x.device).reshape(1, oW) + (tap % kW) * geo.dilation[1]  # (N, C, oH, oW)
-    return values, rows * W + cols_
+    return values, tap
+
+
+def max_pool2d_taps(x: Tensor, geo: PoolGeometry) -> tuple[Tensor, Tensor]:
+    """:func:`max_pool2d_forward` without padding, tap by tap, copying nothing (the manual engine's forward).
+
+    Each tap ``(i, j)`` of every window is one strided view of the input, ``(N, C, oH, oW)``. The maximum is a
+    running ``torch.maximum`` over the taps; the winner is then the first tap equal to it (filled from the last
+    tap back, so the first one stays), and in windows whose maximum is NaN the last NaN tap (filled forwards).
+    """
+    taps = [geo.tap_view(x, i, j) for i in range(geo.kernel[0]) for j in range(geo.kernel[1])]
+    best = taps[0]
+    for view in taps[1:]:
+        best = torch.maximum(best, view)  # NaN wins, as in torch
+    best = best.contiguous()  # (N, C, oH, oW), a copy even for a 1x1 window
+    tap = torch.full(best.shape, len(taps) - 1, dtype=torch.uint8, device=x.device)
+    for t in range(len(taps) - 2, -1, -1):
+        tap.masked_fill_(taps[t] == best, t)  # ends at the first tap holding the maximum
+    if best.is_floating_point() and best.isnan().any():
+        for t, view in enumerate(taps):
+            tap.masked_fill_(view.isnan(), t)  # ends at the last NaN
+    return best, tap
+
+
+def winner_positions(tap: Tensor, geo: PoolGeometry) -> Tensor:
+    """The flat ``row * W + col`` of each window's winning tap in its unpadded ``H x W`` plane (int64).
+
+    ``(window's first pixel) + (the tap's offset in the window)``: a table lookup and a broadcast add.
+    """
+    (kH, kW), (dH, dW), W = geo.kernel, geo.dilation, geo.size[1]
+    device = tap.device
+    offsets = torch.arange(kH, device=device).reshape(kH, 1) * dH * W + torch.arange(kW, device=device) * dW
+    origin = geo.window_origin(0, device).reshape(-1, 1) * W + geo.window_origin(1, device)  # (oH, oW)
+    return offsets.reshape(-1).index_select(0, tap.reshape(-1).long()).view(tap.shape).add_(origin)
 
 
 def max_pool2d_backward(grad_out: Tensor, indices: Tensor, size: Pair) -> Tensor:
-    """Route each output's gradient to its window's winner: ``(N, C, oH, oW) -> (N, C, H, W)``."""
+    """Route each output's gradient to its window's winner: ``(N, C, oH, oW) -> (N, C, H, W)``.
+
+    A ``scatter_add`` per plane; on CUDA over one flattened axis instead, the form whose atomics-free
+    implementation ``torch.use_deterministic_algorithms`` can pick.
+    """
     N, C = grad_out.shape[:2]
     HW, L = size[0] * size[1], grad_out.shape[2] * grad_out.shape[3]
+    index, src = indices.reshape(N * C, L), grad_out.reshape(N * C, L)
+    if not grad_out.is_cuda:
+        return grad_out.new_zeros(N * C, HW).scatter_add_(1, index, src).reshape(N, C, *size)
     planes = torch.arange(N * C, device=indices.device).reshape(N * C, 1) * HW  # (N*C, 1): each plane's offset
-    flat = (indices.reshape(N * C, L) + planes).reshape(-1)  # (N*C*L,) positions in the flattened input
-    grad = grad_out.new_zeros(N * C * HW).scatter_add(0, flat, grad_out.reshape(-1))  # (N*C*H*W,); 1-D: deterministic
+    flat = (index + planes).reshape(-1)  # (N*C*L,) positions in the flattened input
+    grad = grad_out.new_zeros(N * C * HW).scatter_add_(0, flat, src.reshape(-1))  # (N*C*H*W,)
     return grad.reshape(N, C, *size)  # (N, C, H, W)
 
 
@@ -160,17 +202,17 @@ class MaxPool2dFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, geo: PoolGeometry) -> tuple[Tensor, Tensor]:
-        out, indices = max_pool2d_forward(x, geo)
-        ctx.size = geo.size
-        ctx.save_for_backward(indices)
-        ctx.mark_non_differentiable(indices)
-        return out, indices
+        out, tap = (max_pool2d_forward if any(geo.padding) else max_pool2d_taps)(x, geo)
+        ctx.geo = geo
+        ctx.save_for_backward(tap)  # one byte per output: the winning tap of each window
+        ctx.mark_non_differentiable(tap)
+        return out, tap
 
     @staticmethod
-    def backward(ctx, grad_out: Tensor, _grad_indices: Tensor):
+    def backward(ctx, grad_out: Tensor, _grad_tap: Tensor):
         """``dL/dx[p] = sum of g[o] over the outputs o whose window's winner sits at p``."""
-        (indices,) = ctx.saved_tensors
-        return max_pool2d_backward(grad_out, indices, ctx.size), None
+        (tap,) = ctx.saved_tensors
+        return max_pool2d_backward(grad_out, winner_positions(tap, ctx.geo), ctx.geo.size), None
 
 
 class _MaxPoolAutograd:
@@ -196,10 +238,12 @@ def max_pool2d(
     x, unbatched = batched(input, "max_pool2d")
     geo = PoolGeometry("max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode)
     op = MaxPool2dFunction if resolve_backward(backward) == "manual" else _MaxPoolAutograd
-    out, indices = op.apply(x, geo)
-    if unbatched:
-        out, indices = out.squeeze(0), indices.squeeze(0)
-    return (out, indices) if return_indices else out
+    out, tap = op.apply(x, geo)
+    out = out.squeeze(0) if unbatched else out
+    if not return_indices:
+        return out
+    indices = winner_positions(tap, geo)
+    return out, indices.squeeze(0) if unbatched else indices
 
 
 # ------------------------------------------------------------------------------------------- average pooling

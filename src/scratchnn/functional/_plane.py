@@ -1,0 +1,150 @@
+"""Stride-1 convolution on a batch-interleaved plane: im2col in cache-sized pieces, without a k²-sized buffer.
+
+The reference convolution (:func:`scratchnn.functional.conv.columns`) copies every window of the whole batch into
+one ``(C*kH*kW, N*L)`` matrix: ``kH*kW`` times the input, 46 MB for the study's second conv at batch 256. Writing
+that buffer costs more than the matrix product that reads it, and a GEMM streaming it from main memory runs at a
+third of the speed it reaches on data in cache. This module computes the same convolution (stride 1, any padding,
+dilation and groups) in column blocks that stay in cache.
+
+The layout. Pad the input and lay it out as ``(C, Hp, N, Wp)``: for each channel, padded row 0 of every sample,
+then padded row 1 of every sample, and so on. Flatten it per channel to ``t = row*N*Wp + n*Wp + col``. Tap
+``(i, j)`` of the kernel reads the pixel ``(i*dH, j*dW)`` further on, which in this layout is always the same
+distance ``off(i, j) = i*dH*N*Wp + j*dW``. So output ``t`` is::
+
+    out[o, t] = sum over c, i, j of  W[o, c, i, j] * plane[c, t + off(i, j)]
+
+For a block of outputs ``[t0, t0 + T)`` the columns of tap ``(c, i, j)`` are one contiguous run of the plane,
+``plane[c, t0 + off(i, j) : t0 + off(i, j) + T]``, so the block's im2col is one strided view and one fast copy,
+and its output one GEMM. An output column near the right edge (``col >= W_out``) runs past the end of its row
+into the next sample's row: those ``kW - 1`` garbage columns per row are computed and thrown away (the price of
+the layout: ``Wp / W_out`` more work, 1.07x and 1.27x for the study's convs).
+
+Backward uses the same kernel twice, on the output gradient ``g`` laid out as ``(O, H_out, N, Wp)`` with zeros in
+the garbage columns: ``dL/dW[o, (c, i, j)] = sum over t of g[o, t] * plane[c, t + off(i, j)]`` (a GEMM per block
+against the block's columns, accumulated), and the input gradient is the transposed convolution::
+
+    dL/dplane[c, t] = sum over o, i, j of  W[o, c, i, j] * g[o, t - off(i, j)]
+
+which, with ``g`` shifted right by the largest offset and the kernel flipped, is the forward formula again. The
+zero garbage columns make the wrap-around reads contribute nothing, so this is the exact gradient of every padded
+pixel; the adjoint of the padding then sums it onto the input.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ._windows import Pair, pad, unpad
+
+CPU_BLOCK_BYTES = 2 << 20  # one block of columns: about the size of the L2 caches of two cores
+CUDA_BLOCK_BYTES = 256 << 20  # on a GPU a kernel launch costs more than memory traffic: few, large blocks
+
+
+class Plane:
+    """A ``(N, C, Hp, Wp)`` batch laid out as ``(C, Hp*N*Wp + tail)`` (see the module docstring).
+
+    ``tail`` zeros after the last row keep the garbage columns of the last output row inside the buffer.
+    """
+
+    def __init__(self, xp: Tensor, tail: int) -> None:
+        N, C, Hp, Wp = xp.shape
+        self.row = N * Wp  # one padded row of every sample: the distance between vertically adjacent pixels
+        self.data = xp.new_empty(C, Hp * self.row + tail)
+        self.data[:, Hp * self.row :].zero_()
+        self.data[:, : Hp * self.row].view(C, Hp, N, Wp).copy_(xp.permute(1, 2, 0, 3))  # one strided copy
+
+
+def block_columns(data: Tensor, kernel: Pair, step: tuple[int, int], t0: int, T: int) -> Tensor:
+    """im2col of one block: ``(Cg, L) -> (Cg*kH*kW, T)``, row ``(c, i, j)`` = ``data[c, t0 + off(i, j) :][:T]``."""
+    Cg = data.shape[0]
+    view = data.as_strided(
+        (Cg, kernel[0], kernel[1], T), (data.stride(0), step[0], step[1], 1), data.storage_offset() + t0
+    )
+    return view.reshape(Cg * kernel[0] * kernel[1], T)  # the copy: kH*kW contiguous runs per channel
+
+
+def block_size(x: Tensor, K: int, total: int) -> int:
+    """Columns per block: as many as fit the cache budget with ``K`` rows, at least one, at most ``total``."""
+    budget = CUDA_BLOCK_BYTES if x.is_cuda else CPU_BLOCK_BYTES
+    return min(max(1, budget // (K * x.element_size())), total)
+
+
+def plane_conv(src: Tensor, weight: Tensor, groups: int, step: tuple[int, int], out: Tensor, t0: int) -> None:
+    """``out[:, t] = sum over (c, i, j) of weight[:, c, i, j] * src[c, t0 + t + off(i, j)]``, block by block.
+
+    ``src`` is a plane's ``(C, L)`` data, ``weight`` ``(O, C/groups, kH, kW)`` and ``out`` ``(O, T_total)``.
+    """
+    O, Cg, kH, kW = weight.shape
+    Og, K, total = O // groups, Cg * kH * kW, out.shape[1]
+    w = weight.reshape(groups, Og, K)
+    T = block_size(src, K, total)
+    for g in range(groups):
+        data, dst = src[g * Cg : (g + 1) * Cg], out[g * Og : (g + 1) * Og]
+        for s in range(0, total, T):
+            n = min(T, total - s)
+            torch.mm(w[g], block_columns(data, (kH, kW), step, t0 + s, n), out=dst[:, s : s + n])
+
+
+def plane_weight_grad(src: Tensor, grad: Tensor, weight_shape: torch.Size, groups: int, step: tuple[int, int]):
+    """``dL/dW[o, (c, i, j)] = sum over t of grad[o, t] * src[c, t + off(i, j)]``, accumulated block by block."""
+    O, Cg, kH, kW = weight_shape
+    Og, K, total = O // groups, Cg * kH * kW, grad.shape[1]
+    grad_w = grad.new_zeros(groups, Og, K)
+    T = block_size(src, K, total)
+    for g in range(groups):
+        data, gg = src[g * Cg : (g + 1) * Cg], grad[g * Og : (g + 1) * Og]
+        for s in range(0, total, T):
+            n = min(T, total - s)
+            grad_w[g].addmm_(gg[:, s : s + n], block_columns(data, (kH, kW), step, s, n).T)
+    return grad_w.reshape(weight_shape)
+
+
+def conv2d_plane(x: Tensor, weight: Tensor, bias: Tensor | None, padding, padding_mode: str, dilation: Pair, groups):
+    """Stride-1 ``conv2d`` of ``x (N, C, H, W)``: ``(N, O, H_out, W_out)``, contiguous."""
+    xp = pad(x, padding, padding_mode)
+    N, _, Hp, Wp = xp.shape
+    O, _, kH, kW = weight.shape
+    oH, oW = Hp - dilation[0] * (kH - 1), Wp - dilation[1] * (kW - 1)
+    plane = Plane(xp, tail=dilation[1] * (kW - 1))
+    step = (dilation[0] * plane.row, dilation[1])
+    flat = x.new_empty(O, oH * plane.row)  # (O, H_out, N, Wp) flattened, garbage columns included
+    plane_conv(plane.data, weight, groups, step, flat, 0)
+    out = flat.view(O, oH, N, Wp)[..., :oW].permute(2, 0, 1, 3)  # (N, O, H_out, W_out), a view
+    result = x.new_empty(N, O, oH, oW)
+    if bias is None:
+        return result.copy_(out)
+    return torch.add(out, bias.reshape(1, O, 1, 1), out=result)
+
+
+def conv2d_plane_backward(
+    grad_out: Tensor, x: Tensor, weight: Tensor, padding, padding_mode: str, dilation: Pair, groups: int, needs: tuple
+) -> tuple[Tensor | None, Tensor | None]:
+    """``(dL/dx, dL/dW)`` of :func:`conv2d_plane` (``None`` where ``needs`` says it is not wanted)."""
+    xp = pad(x, padding, padding_mode)
+    N, C, Hp, Wp = xp.shape
+    O, _, kH, kW = weight.shape
+    oH, oW = grad_out.shape[2:]
+    row = N * Wp
+    step = (dilation[0] * row, dilation[1])
+    reach = step[0] * (kH - 1) + step[1] * (kW - 1)  # off(kH - 1, kW - 1), the farthest tap
+    # g as (O, H_out, N, Wp) with zero garbage columns, after `reach` zeros so that g[t - off] never goes negative
+    g = grad_out.new_zeros(O, reach + Hp * row)  # the farthest read: the last padded row, plus `reach`
+    g[:, reach : reach + oH * row].view(O, oH, N, Wp)[..., :oW] = grad_out.permute(1, 2, 0, 3)
+    grad_x = grad_w = None
+    if needs[1]:
+        plane = Plane(xp, tail=step[1] * (kW - 1))
+        grad_w = plane_weight_grad(plane.data, g[:, reach : reach + oH * row], weight.shape, groups, step)
+    if needs[0]:
+        left, top = padding[0], padding[2]
+        first, last = (top, top + x.shape[2]) if padding_mode == "zeros" else (0, Hp)  # zero padding: a crop
+        # dL/dplane[c, t] = sum W[o, c, i, j] g[t - off(i, j)]: the forward kernel on g with the kernel flipped
+        flipped = weight.reshape(groups, O // groups, -1, kH, kW).transpose(1, 2).flip(3, 4)  # (G, C/G, O/G, kH, kW)
+        flat = x.new_empty(C, (last - first) * row)
+        plane_conv(g, flipped.reshape(C, O // groups, kH, kW), groups, step, flat, first * row)
+        grad_xp = flat.view(C, last - first, N, Wp).permute(2, 0, 1, 3)  # (N, C, rows, Wp)
+        if padding_mode == "zeros":
+            grad_x = grad_xp[..., left : left + x.shape[3]].contiguous()
+        else:
+            grad_x = unpad(grad_xp, x.shape[2:], padding, padding_mode).contiguous()
+    return grad_x, grad_w

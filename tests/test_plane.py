@@ -1,0 +1,81 @@
+"""The blocked stride-1 convolution (functional/_plane.py): exact against torch.nn at any block size, and it never
+builds the whole batch's k²-sized column matrix."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import scratchnn.functional as SF
+from scratchnn.bench import cpu_peak_bytes
+from scratchnn.functional import _plane
+
+# (N, C, O, H, W, kernel, padding, dilation, groups, padding_mode)
+CASES = [
+    (3, 4, 6, 7, 9, 3, 1, 1, 1, "zeros"),
+    (2, 4, 6, 8, 5, (3, 2), (2, 0), (2, 1), 2, "zeros"),
+    (2, 2, 4, 6, 6, 3, 2, 1, 2, "reflect"),
+    (1, 3, 3, 5, 7, (2, 3), (1, 2), (1, 2), 3, "circular"),
+    (2, 2, 2, 5, 5, 3, 1, 2, 1, "replicate"),
+    (2, 2, 4, 4, 4, 3, 5, 1, 1, "zeros"),  # padding wider than the kernel
+    (1, 2, 2, 1, 1, 1, 0, 1, 1, "zeros"),  # 1x1 kernel on a 1x1 image
+]
+
+
+@pytest.mark.parametrize("block_bytes", [8, 1000, 1 << 21])  # a column or less per block, a few rows, one block
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_blocked_conv_matches_torch_at_any_block_size(case, block_bytes, monkeypatch):
+    monkeypatch.setattr(_plane, "CPU_BLOCK_BYTES", block_bytes)
+    N, C, O, H, W, kernel, padding, dilation, groups, mode = case
+    gen = torch.Generator().manual_seed(0)
+    kH, kW = (kernel, kernel) if isinstance(kernel, int) else kernel
+    x = torch.randn(N, C, H, W, dtype=torch.float64, generator=gen, requires_grad=True)
+    weight = torch.randn(O, C // groups, kH, kW, dtype=torch.float64, generator=gen, requires_grad=True)
+    bias = torch.randn(O, dtype=torch.float64, generator=gen, requires_grad=True)
+    ref_layer = torch.nn.Conv2d(C, O, kernel, padding=padding, dilation=dilation, groups=groups, padding_mode=mode)
+    ref_layer = ref_layer.double()
+    with torch.no_grad():
+        ref_layer.weight.copy_(weight)
+        ref_layer.bias.copy_(bias)
+    ref = ref_layer(x)
+    ours = SF.conv2d(x, weight, bias, 1, padding, dilation, groups, padding_mode=mode, backward="manual")
+    assert ours.grad_fn.name() == "Conv2dFunctionBackward"
+    torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
+    g = torch.randn(ref.shape, dtype=torch.float64, generator=gen)
+    expected = torch.autograd.grad(ref, (x, ref_layer.weight, ref_layer.bias), g)
+    for got, want in zip(torch.autograd.grad(ours, (x, weight, bias), g), expected, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+        assert got.is_contiguous()
+
+
+def test_conv_memory_stays_far_below_the_column_matrix():
+    """The study's second conv at batch 256: its column matrix alone would be 46 MB, four times what torch.nn's
+    forward and backward take together; ours stay under 2.5x torch's."""
+    x = torch.randn(256, 8, 15, 15, requires_grad=True)
+    weight = torch.randn(16, 8, 5, 5, requires_grad=True)
+
+    def peak(conv):
+        return cpu_peak_bytes(lambda _: conv(x, weight, padding=2).sum().backward())
+
+    ours, theirs = peak(lambda *a, **k: SF.conv2d(*a, **k, backward="manual")), peak(F.conv2d)
+    assert 4 * theirs < 8 * 25 * 256 * 15 * 15 * 4
+    assert ours < 2.5 * theirs, (ours, theirs)
+
+
+def test_cnn_training_step_peak_memory_is_within_the_target():
+    """Issue 5's target: a CNN training step at batch 256 takes at most 1.5x the peak memory of torch.nn's."""
+    from scratchnn.bench.cases import CASES
+    from scratchnn.bench.memory import peak_bytes
+    from scratchnn.bench.tasks import build_tasks
+
+    case = next(c for c in CASES if c.name == "step.cnn.b256")
+    tasks = build_tasks(case, "step", torch.device("cpu"))
+    cpu = torch.device("cpu")
+    ours, theirs = peak_bytes(tasks["scratch-manual"], cpu), peak_bytes(tasks["torch"], cpu)
+    assert ours <= 1.5 * theirs, (ours / 1e6, theirs / 1e6)
+
+
+def test_strided_conv_keeps_the_reference_columns():
+    x = torch.randn(2, 3, 9, 9, requires_grad=True)
+    weight = torch.randn(4, 3, 3, 3, requires_grad=True)
+    ours = SF.conv2d(x, weight, stride=2, backward="manual")
+    torch.testing.assert_close(ours, F.conv2d(x, weight, stride=2))
