@@ -151,17 +151,19 @@ def max_pool2d_taps(x: Tensor, geo: PoolGeometry) -> tuple[Tensor, Tensor]:
     """:func:`max_pool2d_forward` without padding, tap by tap, copying nothing (the manual engine's forward).
 
     Each tap ``(i, j)`` of every window is one strided view of the input, ``(N, C, oH, oW)``. The maximum is a
-    running ``torch.maximum`` over the taps; the winner is then the first tap equal to it (filled from the last
-    tap back, so the first one stays), and in windows whose maximum is NaN the last NaN tap (filled forwards).
+    running ``torch.maximum`` over the taps. The winner, the first tap equal to it, is the number of taps before
+    it that miss: a running "missed so far" mask summed. A window whose maximum is NaN takes its last NaN tap.
     """
     taps = [geo.tap_view(x, i, j) for i in range(geo.kernel[0]) for j in range(geo.kernel[1])]
     best = taps[0]
     for view in taps[1:]:
         best = torch.maximum(best, view)  # NaN wins, as in torch
     best = best.contiguous()  # (N, C, oH, oW), a copy even for a 1x1 window
-    tap = torch.full(best.shape, len(taps) - 1, dtype=torch.uint8, device=x.device)
-    for t in range(len(taps) - 2, -1, -1):
-        tap.masked_fill_(taps[t] == best, t)  # ends at the first tap holding the maximum
+    missed = taps[0] != best  # (N, C, oH, oW): no tap so far holds the maximum
+    tap = missed.to(torch.uint8 if len(taps) <= 256 else torch.int32)
+    for view in taps[1:-1]:  # when every earlier tap missed, the last one holds the maximum
+        missed &= view != best
+        tap += missed
     if best.is_floating_point() and best.isnan().any():
         for t, view in enumerate(taps):
             tap.masked_fill_(view.isnan(), t)  # ends at the last NaN
