@@ -55,13 +55,13 @@ class Plane:
         self.data[:, : Hp * self.row].view(C, Hp, N, Wp).copy_(xp.permute(1, 2, 0, 3))  # one strided copy
 
 
-def block_columns(data: Tensor, kernel: Pair, step: tuple[int, int], t0: int, T: int) -> Tensor:
-    """im2col of one block: ``(Cg, L) -> (Cg*kH*kW, T)``, row ``(c, i, j)`` = ``data[c, t0 + off(i, j) :][:T]``."""
-    Cg = data.shape[0]
-    view = data.as_strided(
-        (Cg, kernel[0], kernel[1], T), (data.stride(0), step[0], step[1], 1), data.storage_offset() + t0
-    )
-    return view.reshape(Cg * kernel[0] * kernel[1], T)  # the copy: kH*kW contiguous runs per channel
+def block_columns(data: Tensor, kernel: Pair, step: tuple[int, int], t0: int, T: int, buffer: Tensor) -> Tensor:
+    """im2col of one block into ``buffer``: ``(Cg, L) -> (Cg*kH*kW, T)``, row ``(c, i, j)`` is
+    ``data[c, t0 + off(i, j) :][:T]``. One buffer serves every block of a call (fresh large allocations page-fault)."""
+    Cg, (kH, kW) = data.shape[0], kernel
+    view = data.as_strided((Cg, kH, kW, T), (data.stride(0), step[0], step[1], 1), data.storage_offset() + t0)
+    cols = buffer[: Cg * kH * kW * T].view(Cg, kH, kW, T)
+    return cols.copy_(view).view(Cg * kH * kW, T)  # the copy: kH*kW contiguous runs per channel
 
 
 def block_size(x: Tensor, K: int, total: int) -> int:
@@ -79,11 +79,12 @@ def plane_conv(src: Tensor, weight: Tensor, groups: int, step: tuple[int, int], 
     Og, K, total = O // groups, Cg * kH * kW, out.shape[1]
     w = weight.reshape(groups, Og, K)
     T = block_size(src, K, total)
+    buffer = src.new_empty(K * T)
     for g in range(groups):
         data, dst = src[g * Cg : (g + 1) * Cg], out[g * Og : (g + 1) * Og]
         for s in range(0, total, T):
             n = min(T, total - s)
-            torch.mm(w[g], block_columns(data, (kH, kW), step, t0 + s, n), out=dst[:, s : s + n])
+            torch.mm(w[g], block_columns(data, (kH, kW), step, t0 + s, n, buffer), out=dst[:, s : s + n])
 
 
 def plane_weight_grad(src: Tensor, grad: Tensor, weight_shape: torch.Size, groups: int, step: tuple[int, int]):
@@ -92,11 +93,12 @@ def plane_weight_grad(src: Tensor, grad: Tensor, weight_shape: torch.Size, group
     Og, K, total = O // groups, Cg * kH * kW, grad.shape[1]
     grad_w = grad.new_zeros(groups, Og, K)
     T = block_size(src, K, total)
+    buffer = src.new_empty(K * T)
     for g in range(groups):
         data, gg = src[g * Cg : (g + 1) * Cg], grad[g * Og : (g + 1) * Og]
         for s in range(0, total, T):
             n = min(T, total - s)
-            grad_w[g].addmm_(gg[:, s : s + n], block_columns(data, (kH, kW), step, s, n).T)
+            grad_w[g].addmm_(gg[:, s : s + n], block_columns(data, (kH, kW), step, s, n, buffer).T)
     return grad_w.reshape(weight_shape)
 
 
@@ -128,15 +130,16 @@ def plane_input_grad(grad: Tensor, weight: Tensor, groups: int, step: tuple[int,
     w_t = weight.reshape(groups, Og, K).transpose(1, 2)  # (G, C/G*kH*kW, O/G)
     plane = grad.new_zeros(Cg * groups, length)
     T = block_size(grad, K, total)
+    buffer = grad.new_empty(K * T)
     for g in range(groups):
         dst, gg = plane[g * Cg : (g + 1) * Cg], grad[g * Og : (g + 1) * Og]
         for s in range(0, total, T):
             n = min(T, total - s)
-            cols = torch.mm(w_t[g], gg[:, s : s + n]).view(Cg, kH, kW, n)  # the block's gradient columns
+            cols = torch.mm(w_t[g], gg[:, s : s + n], out=buffer[: K * n].view(K, n)).view(Cg, kH, kW, n)
             for i in range(kH):
                 for j in range(kW):
                     start = s + i * step[0] + j * step[1]
-                    dst[:, start : start + n] += cols[:, i, j]
+                    dst[:, start : start + n].add_(cols[:, i, j])  # (not +=, which copies the slice back)
     return plane
 
 
@@ -151,8 +154,10 @@ def conv2d_plane_backward(
     row = N * Wp
     step = (dilation[0] * row, dilation[1])
     tail = step[1] * (kW - 1)  # the garbage columns of the last output row read this far past the last padded row
-    g = grad_out.new_zeros(O, oH * row)  # g as (O, H_out, N, Wp), zero in the garbage columns
-    g.view(O, oH, N, Wp)[..., :oW] = grad_out.permute(1, 2, 0, 3)
+    g = grad_out.new_empty(O, oH, N, Wp)  # g as (O, H_out, N, Wp), zero in the garbage columns
+    g[..., :oW] = grad_out.permute(1, 2, 0, 3)
+    g[..., oW:] = 0
+    g = g.view(O, oH * row)
     grad_x = grad_w = None
     if needs[1]:
         grad_w = plane_weight_grad(Plane(xp, tail).data, g, weight.shape, groups, step)

@@ -165,5 +165,5 @@ def fold_taps(taps: Tensor, size: Pair, dilation: Pair, stride: Pair) -> Tensor:
         for j in range(kW):
             rows = slice(i * dH, i * dH + (oH - 1) * sH + 1, sH)
             columns = slice(j * dW, j * dW + (oW - 1) * sW + 1, sW)
-            out[:, :, rows, columns] += taps[:, :, i, j]  # (N, C, oH, oW) onto the pixels of tap (i, j)
+            out[:, :, rows, columns].add_(taps[:, :, i, j])  # (N, C, oH, oW) onto the pixels of tap (i, j)
     return out
