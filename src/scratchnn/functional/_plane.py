@@ -38,6 +38,7 @@ from torch import Tensor
 from ._windows import Pair, pad, unpad
 
 CPU_BLOCK_BYTES = 4 << 20  # one block of columns: measured best between 1 and 8 MB on 2 cores (L2 2x1 MB)
+INPUT_GRAD_SCALE = 2  # col2im adds one slice per tap and block: larger blocks, fewer adds (measured in a CNN step)
 CUDA_BLOCK_BYTES = 256 << 20  # on a GPU a kernel launch costs more than memory traffic: few, large blocks
 
 
@@ -64,9 +65,10 @@ def block_columns(data: Tensor, kernel: Pair, step: tuple[int, int], t0: int, T:
     return cols.copy_(view).view(Cg * kH * kW, T)  # the copy: kH*kW contiguous runs per channel
 
 
-def block_size(x: Tensor, K: int, total: int) -> int:
-    """Columns per block: as many as fit the cache budget with ``K`` rows, at least one, at most ``total``."""
-    budget = CUDA_BLOCK_BYTES if x.is_cuda else CPU_BLOCK_BYTES
+def block_size(x: Tensor, K: int, total: int, scale: int = 1) -> int:
+    """Columns per block: as many as fit ``scale`` times the cache budget with ``K`` rows, at least one, at most
+    ``total``."""
+    budget = scale * (CUDA_BLOCK_BYTES if x.is_cuda else CPU_BLOCK_BYTES)
     return min(max(1, budget // (K * x.element_size())), total)
 
 
@@ -129,7 +131,7 @@ def plane_input_grad(grad: Tensor, weight: Tensor, groups: int, step: tuple[int,
     Og, K, total = O // groups, Cg * kH * kW, grad.shape[1]
     w_t = weight.reshape(groups, Og, K).transpose(1, 2)  # (G, C/G*kH*kW, O/G)
     plane = grad.new_zeros(Cg * groups, length)
-    T = block_size(grad, K, total)
+    T = block_size(grad, K, total, INPUT_GRAD_SCALE)
     buffer = grad.new_empty(K * T)
     for g in range(groups):
         dst, gg = plane[g * Cg : (g + 1) * Cg], grad[g * Og : (g + 1) * Og]
