@@ -19,15 +19,15 @@ and its output one GEMM. An output column near the right edge (``col >= W_out``)
 into the next sample's row: those ``kW - 1`` garbage columns per row are computed and thrown away (the price of
 the layout: ``Wp / W_out`` more work, 1.07x and 1.27x for the study's convs).
 
-Backward uses the same kernel twice, on the output gradient ``g`` laid out as ``(O, H_out, N, Wp)`` with zeros in
-the garbage columns: ``dL/dW[o, (c, i, j)] = sum over t of g[o, t] * plane[c, t + off(i, j)]`` (a GEMM per block
-against the block's columns, accumulated), and the input gradient is the transposed convolution::
+Backward lays the output gradient ``g`` out the same way, ``(O, H_out, N, Wp)``, with zeros in the garbage
+columns, and goes block by block again:
 
-    dL/dplane[c, t] = sum over o, i, j of  W[o, c, i, j] * g[o, t - off(i, j)]
-
-which, with ``g`` shifted right by the largest offset and the kernel flipped, is the forward formula again. The
-zero garbage columns make the wrap-around reads contribute nothing, so this is the exact gradient of every padded
-pixel; the adjoint of the padding then sums it onto the input.
+- ``dL/dW[o, (c, i, j)] = sum over t of g[o, t] * plane[c, t + off(i, j)]``: a GEMM of the block of ``g`` with the
+  block's columns (rebuilt: keeping them would bring back the big buffer), accumulated over the blocks;
+- ``dL/dplane[c, t + off(i, j)] += sum over o of W[o, c, i, j] * g[o, t]``: the block's gradient columns
+  ``W^T @ g`` (one GEMM), each tap's row added onto the plane ``off(i, j)`` further on (col2im). The zero
+  garbage columns add nothing, so this is the exact gradient of every padded pixel; the adjoint of the padding
+  then sums it onto the input.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from ._windows import Pair, pad, unpad
 
 CPU_BLOCK_BYTES = 4 << 20  # one block of columns: measured best between 1 and 8 MB on 2 cores (L2 2x1 MB)
 INPUT_GRAD_SCALE = 2  # col2im adds one slice per tap and block: larger blocks, fewer adds (measured in a CNN step)
-CUDA_BLOCK_BYTES = 256 << 20  # on a GPU a kernel launch costs more than memory traffic: few, large blocks
+CUDA_BLOCK_BYTES = 64 << 20  # on a GPU a kernel launch costs more than memory traffic: few, large blocks (unmeasured)
 
 
 class Plane:

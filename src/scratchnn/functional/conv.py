@@ -21,6 +21,13 @@ Backward. With ``y = W @ cols + b`` and ``g = dL/dy`` laid out like the columns,
   each padded pixel onto the pixel it was copied from (for zeros: a crop).
 
 Every step of the backward is itself a differentiable tensor op, so double backward works too.
+
+Speed. Written out in full, the columns of a batch are ``kH*kW`` copies of it (46 MB for the study's second conv
+at batch 256), and building them costs more than the product. :class:`Conv2dFunction` (the ``'manual'`` engine)
+therefore computes stride-1 convolutions a cache-sized block of columns at a time, on a batch-interleaved
+layout where every block's im2col is one strided copy (:mod:`._plane`); the same formulas, the same results up
+to float rounding, and no ``kH*kW``-sized buffer. Strided convolutions, double backward and the ``'autograd'``
+engine use the whole-batch columns written above.
 """
 
 from __future__ import annotations

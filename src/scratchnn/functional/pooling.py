@@ -9,11 +9,15 @@ Padding. Max pooling pads with ``-inf`` (never zeros: a zero would beat every ne
 with zeros. In ``ceil_mode`` the last window may hang past the padded edge; we pad further so that it exists, with
 values that cannot win (``-inf``) or that add nothing (``0``) and are left out of the divisor.
 
+Without padding the manual engine copies nothing: each tap of every window is a strided view of the input, and
+the maximum is a running ``torch.maximum`` over the taps (:func:`max_pool2d_taps`).
+
 Max backward. Only the window's winner - the first real pixel holding the maximum in row-major window order (its
 last NaN if it holds any), as torch breaks ties; padding never wins - moves the output, so ``dL/dx`` receives
 each output's gradient at its winner's position (``scatter_add``: a pixel that wins several overlapping windows
-collects all their gradients). The winners are the ``indices`` that ``return_indices=True`` returns: flat
-positions ``row * W + col`` in each unpadded ``H x W`` plane.
+collects all their gradients). The forward keeps only which tap won, one byte per output; the winners'
+positions, flat ``row * W + col`` in each unpadded ``H x W`` plane, are the ``indices`` that
+``return_indices=True`` returns.
 
 Average backward. ``y = sum(window) / divisor``, so every pixel of a window receives ``g / divisor``: the scaled
 gradient is copied to all ``kH*kW`` taps and ``F.fold`` adds the overlapping copies back onto the image.
