@@ -58,9 +58,15 @@ class Plane:
 
 def block_columns(data: Tensor, kernel: Pair, step: tuple[int, int], t0: int, T: int, buffer: Tensor) -> Tensor:
     """im2col of one block into ``buffer``: ``(Cg, L) -> (Cg*kH*kW, T)``, row ``(c, i, j)`` is
-    ``data[c, t0 + off(i, j) :][:T]``. One buffer serves every block of a call (fresh large allocations page-fault)."""
-    Cg, (kH, kW) = data.shape[0], kernel
-    view = data.as_strided((Cg, kH, kW, T), (data.stride(0), step[0], step[1], 1), data.storage_offset() + t0)
+    ``data[c, t0 + off(i, j) :][:T]``. One buffer serves every block of a call (fresh large allocations page-fault).
+
+    The windows are views: ``unfold`` along the plane every ``step[0]`` for the kernel rows, then every ``step[1]``
+    for the taps of a row.
+    """
+    Cg, (kH, kW), (s0, s1) = data.shape[0], kernel, step
+    span = s1 * (kW - 1) + T  # one kernel row's taps, as one run
+    rows = data[:, t0 : t0 + s0 * (kH - 1) + span].unfold(1, span, s0)  # (Cg, kH, span)
+    view = rows.unfold(2, T, s1)  # (Cg, kH, kW, T)
     cols = buffer[: Cg * kH * kW * T].view(Cg, kH, kW, T)
     return cols.copy_(view).view(Cg * kH * kW, T)  # the copy: kH*kW contiguous runs per channel
 
