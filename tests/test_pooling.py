@@ -247,3 +247,24 @@ def test_return_indices_of_unbatched_input(backward):
     out, indices = ours(x)
     assert indices.shape == out.shape == (3, 3, 4)
     torch.testing.assert_close((out, indices), theirs(x))
+
+
+@pytest.mark.parametrize("backward", BACKWARDS)
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"kernel_size": 17, "stride": 3},  # 289 taps: more winners than one byte can name
+        {"kernel_size": (3, 2), "stride": (1, 2), "dilation": (2, 1)},  # overlapping, dilated windows
+        {"kernel_size": 2},
+    ],
+    ids=["17x17", "dilated-overlapping", "2x2"],
+)
+def test_max_pool_without_padding_ties_and_nans(kwargs, backward):
+    """The tap-by-tap forward (no padding): ties go to the first tap, NaN windows to their last NaN tap, and a
+    window's winner may be any of hundreds of taps."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 3, (2, 3, 23, 21), generator=gen).double()  # many equal maxima
+    x[0, 0, 4, 5] = x[1, 2, 10, 3] = x[1, 2, 11, 4] = float("nan")
+    x[1, 1, 22, 19] = 10.0  # the last tap (the 289th) of a 17x17 window wins
+    ours, theirs = twins("MaxPool2d", {**kwargs, "return_indices": True}, torch.float64, backward)
+    assert_matches_torch(ours, theirs, x, equal_nan=True)
