@@ -139,15 +139,14 @@ def plane_input_grad(grad: Tensor, weight: Tensor, groups: int, step: tuple[int,
     plane = grad.new_zeros(Cg * groups, length)
     T = block_size(grad, K, total, INPUT_GRAD_SCALE)
     buffer = grad.new_empty(K * T)
+    offsets = [i * step[0] + j * step[1] for i in range(kH) for j in range(kW)]  # off(i, j), row-major taps
     for g in range(groups):
         dst, gg = plane[g * Cg : (g + 1) * Cg], grad[g * Og : (g + 1) * Og]
         for s in range(0, total, T):
             n = min(T, total - s)
-            cols = torch.mm(w_t[g], gg[:, s : s + n], out=buffer[: K * n].view(K, n)).view(Cg, kH, kW, n)
-            for i in range(kH):
-                for j in range(kW):
-                    start = s + i * step[0] + j * step[1]
-                    dst[:, start : start + n].add_(cols[:, i, j])  # (not +=, which copies the slice back)
+            cols = torch.mm(w_t[g], gg[:, s : s + n], out=buffer[: K * n].view(K, n))  # the block's gradient columns
+            for off, tap in zip(offsets, cols.view(Cg, kH * kW, n).unbind(1), strict=True):
+                dst.narrow(1, s + off, n).add_(tap)  # (C/G, T) onto the plane, off(i, j) further on
     return plane
 
 
