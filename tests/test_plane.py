@@ -74,8 +74,55 @@ def test_cnn_training_step_peak_memory_is_within_the_target():
     assert ours <= 1.5 * theirs, (ours / 1e6, theirs / 1e6)
 
 
-def test_strided_conv_keeps_the_reference_columns():
+def test_strided_conv_keeps_the_reference_columns(monkeypatch):
+    def blocked(*args):
+        raise AssertionError("a strided conv took the blocked path")
+
+    monkeypatch.setattr(SF.conv, "conv2d_plane", blocked)
     x = torch.randn(2, 3, 9, 9, requires_grad=True)
     weight = torch.randn(4, 3, 3, 3, requires_grad=True)
     ours = SF.conv2d(x, weight, stride=2, backward="manual")
     torch.testing.assert_close(ours, F.conv2d(x, weight, stride=2))
+
+
+@pytest.mark.parametrize("where", ["input", "weight"])
+@pytest.mark.parametrize("value", [float("inf"), float("nan")])
+def test_non_finite_values_spread_only_where_torch_spreads_them(where, value):
+    """The discarded edge columns pair a zero gradient with real pixels and weights; an infinite one must not turn
+    that zero into NaN in gradients that torch keeps finite."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 2, 5, 6, dtype=torch.float64, generator=gen)
+    weight = torch.randn(3, 2, 2, 3, dtype=torch.float64, generator=gen)
+    if where == "input":
+        x[0, 1, 2, 5] = value  # the last column: read by the next row's edge columns in the plane
+    else:
+        weight[1, 0, 0, 2] = value
+    grad = torch.randn(2, 3, 6, 6, dtype=torch.float64, generator=gen)
+    results = []
+    for conv in (F.conv2d, lambda *a, **k: SF.conv2d(*a, **k, backward="manual")):
+        xs, ws = x.clone().requires_grad_(), weight.clone().requires_grad_()
+        out = conv(xs, ws, padding=(1, 1))
+        results.append((out, *torch.autograd.grad(out, (xs, ws), grad)))
+    for ours, theirs in zip(results[1], results[0], strict=True):
+        torch.testing.assert_close(ours, theirs, equal_nan=True)
+
+
+def test_half_precision_weight_gradient_sums_blocks_in_float32(monkeypatch):
+    """Many blocks: dL/dW in bfloat16 stays as close to the float64 truth as torch.nn's (each block's product is
+    rounded once, the running sum is float32)."""
+    monkeypatch.setattr(_plane, "CPU_BLOCK_BYTES", 8 << 10)  # about a hundred blocks
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 8, 15, 15, dtype=torch.float64, generator=gen)
+    weight = torch.randn(16, 8, 5, 5, dtype=torch.float64, generator=gen)
+    grad = torch.randn(64, 16, 15, 15, dtype=torch.float64, generator=gen)
+
+    def weight_grad(conv, dtype):
+        w = weight.to(dtype).requires_grad_()
+        out = conv(x.to(dtype), w, padding=2)
+        return torch.autograd.grad(out, w, grad.to(dtype))[0].double()
+
+    truth = weight_grad(F.conv2d, torch.float64)
+    ours = weight_grad(lambda *a, **k: SF.conv2d(*a, **k, backward="manual"), torch.bfloat16)
+    theirs = weight_grad(F.conv2d, torch.bfloat16)
+    error = lambda w: ((w - truth).norm() / truth.norm()).item()  # noqa: E731
+    assert error(ours) <= 1.5 * error(theirs) + 1e-3, (error(ours), error(theirs))

@@ -7,7 +7,9 @@ import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+import scratchnn
 import scratchnn.functional as SF
+from scratchnn.functional.pooling import PoolGeometry
 from strategies import (
     LAYOUTS,
     assert_matches_torch,
@@ -251,20 +253,33 @@ def test_return_indices_of_unbatched_input(backward):
 
 @pytest.mark.parametrize("backward", BACKWARDS)
 @pytest.mark.parametrize(
-    "kwargs",
+    ("kwargs", "tap_by_tap"),
     [
-        {"kernel_size": 17, "stride": 3},  # 289 taps: more winners than one byte can name
-        {"kernel_size": (3, 2), "stride": (1, 2), "dilation": (2, 1)},  # overlapping, dilated windows
-        {"kernel_size": 2},
+        ({"kernel_size": 17, "stride": 1}, True),  # 289 taps: more winners than one byte can name
+        ({"kernel_size": 17, "stride": 3}, False),  # more taps than outputs: the copied windows
+        ({"kernel_size": (3, 2), "stride": (1, 2), "dilation": (2, 1)}, True),  # overlapping, dilated windows
+        ({"kernel_size": 2}, True),
     ],
-    ids=["17x17", "dilated-overlapping", "2x2"],
+    ids=["17x17", "17x17-stride-3", "dilated-overlapping", "2x2"],
 )
-def test_max_pool_without_padding_ties_and_nans(kwargs, backward):
-    """The tap-by-tap forward (no padding): ties go to the first tap, NaN windows to their last NaN tap, and a
-    window's winner may be any of hundreds of taps."""
+def test_max_pool_without_padding_ties_and_nans(kwargs, tap_by_tap, backward):
+    """Both forwards without padding: ties go to the first tap, NaN windows to their last NaN tap, and a window's
+    winner may be any of hundreds of taps."""
     gen = torch.Generator().manual_seed(0)
-    x = torch.randint(0, 3, (2, 3, 23, 21), generator=gen).double()  # many equal maxima
+    x = torch.randint(0, 3, (2, 3, 41, 40), generator=gen).double()  # many equal maxima
     x[0, 0, 4, 5] = x[1, 2, 10, 3] = x[1, 2, 11, 4] = float("nan")
-    x[1, 1, 22, 19] = 10.0  # the last tap (the 289th) of a 17x17 window wins
+    x[1, 1, 16, 16] = 10.0  # the last tap (the 289th) of the first 17x17 window, and others' taps
+    kernel, stride, dilation = kwargs["kernel_size"], kwargs.get("stride"), kwargs.get("dilation", 1)
+    geo = PoolGeometry("max_pool2d", x, kernel, stride, 0, dilation, False)
+    assert geo.tap_by_tap == tap_by_tap
     ours, theirs = twins("MaxPool2d", {**kwargs, "return_indices": True}, torch.float64, backward)
     assert_matches_torch(ours, theirs, x, equal_nan=True)
+
+
+@pytest.mark.parametrize("backward", BACKWARDS)
+def test_max_pool_1x1_output_is_a_copy(backward):
+    """A 1x1 window's maximum is the pixel itself, but the output must not share the input's memory (as torch)."""
+    x = torch.arange(4.0).reshape(1, 1, 2, 2)
+    out = scratchnn.MaxPool2d(1, backward=backward)(x)
+    out.add_(10)
+    assert x.flatten().tolist() == [0.0, 1.0, 2.0, 3.0]

@@ -16,7 +16,7 @@ distance ``off(i, j) = i*dH*N*Wp + j*dW``. So output ``t`` is::
 For a block of outputs ``[t0, t0 + T)`` the columns of tap ``(c, i, j)`` are one contiguous run of the plane,
 ``plane[c, t0 + off(i, j) : t0 + off(i, j) + T]``, so the block's im2col is one strided view and one fast copy,
 and its output one GEMM. An output column near the right edge (``col >= W_out``) runs past the end of its row
-into the next sample's row: those ``kW - 1`` garbage columns per row are computed and thrown away (the price of
+into the next sample's row: those ``dW*(kW - 1)`` garbage columns per row are computed and thrown away (the price of
 the layout: ``Wp / W_out`` more work, 1.07x and 1.27x for the study's convs).
 
 Backward lays the output gradient ``g`` out the same way, ``(O, H_out, N, Wp)``, with zeros in the garbage
@@ -26,8 +26,11 @@ columns, and goes block by block again:
   block's columns (rebuilt: keeping them would bring back the big buffer), accumulated over the blocks;
 - ``dL/dplane[c, t + off(i, j)] += sum over o of W[o, c, i, j] * g[o, t]``: the block's gradient columns
   ``W^T @ g`` (one GEMM), each tap's row added onto the plane ``off(i, j)`` further on (col2im). The zero
-  garbage columns add nothing, so this is the exact gradient of every padded pixel; the adjoint of the padding
-  then sums it onto the input.
+  garbage columns add nothing (for finite weights; :mod:`.conv` sends infinite ones to the whole-batch
+  columns), so this is the exact gradient of every padded pixel; the adjoint of the padding then sums it onto
+  the input.
+
+dL/dW sums over many blocks: in float16 and bfloat16 the sum is kept in float32, as a single GEMM would.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ import torch
 from torch import Tensor
 
 from ._windows import Pair, pad, unpad
+
+Padding = tuple[int, int, int, int]  # (left, right, top, bottom), as F.pad takes it
 
 CPU_BLOCK_BYTES = 4 << 20  # one block of columns: measured best between 1 and 8 MB on 2 cores (L2 2x1 MB)
 INPUT_GRAD_SCALE = 2  # col2im adds one slice per tap and block: larger blocks, fewer adds (measured in a CNN step)
@@ -78,8 +83,8 @@ def block_size(x: Tensor, K: int, total: int, scale: int = 1) -> int:
     return min(max(1, budget // (K * x.element_size())), total)
 
 
-def plane_conv(src: Tensor, weight: Tensor, groups: int, step: tuple[int, int], out: Tensor, t0: int) -> None:
-    """``out[:, t] = sum over (c, i, j) of weight[:, c, i, j] * src[c, t0 + t + off(i, j)]``, block by block.
+def plane_conv(src: Tensor, weight: Tensor, groups: int, step: tuple[int, int], out: Tensor) -> None:
+    """``out[:, t] = sum over (c, i, j) of weight[:, c, i, j] * src[c, t + off(i, j)]``, block by block.
 
     ``src`` is a plane's ``(C, L)`` data, ``weight`` ``(O, C/groups, kH, kW)`` and ``out`` ``(O, T_total)``.
     """
@@ -92,25 +97,32 @@ def plane_conv(src: Tensor, weight: Tensor, groups: int, step: tuple[int, int], 
         data, dst = src[g * Cg : (g + 1) * Cg], out[g * Og : (g + 1) * Og]
         for s in range(0, total, T):
             n = min(T, total - s)
-            torch.mm(w[g], block_columns(data, (kH, kW), step, t0 + s, n, buffer), out=dst[:, s : s + n])
+            torch.mm(w[g], block_columns(data, (kH, kW), step, s, n, buffer), out=dst[:, s : s + n])
 
 
 def plane_weight_grad(src: Tensor, grad: Tensor, weight_shape: torch.Size, groups: int, step: tuple[int, int]):
     """``dL/dW[o, (c, i, j)] = sum over t of grad[o, t] * src[c, t + off(i, j)]``, accumulated block by block."""
     O, Cg, kH, kW = weight_shape
     Og, K, total = O // groups, Cg * kH * kW, grad.shape[1]
-    grad_w = grad.new_zeros(groups, Og, K)
+    low_precision = src.dtype in (torch.float16, torch.bfloat16)  # sum the blocks' products in float32
+    grad_w = grad.new_zeros(groups, Og, K, dtype=torch.float32 if low_precision else grad.dtype)
     T = block_size(src, K, total)
     buffer = src.new_empty(K * T)
     for g in range(groups):
         data, gg = src[g * Cg : (g + 1) * Cg], grad[g * Og : (g + 1) * Og]
         for s in range(0, total, T):
             n = min(T, total - s)
-            grad_w[g].addmm_(gg[:, s : s + n], block_columns(data, (kH, kW), step, s, n, buffer).T)
-    return grad_w.reshape(weight_shape)
+            cols = block_columns(data, (kH, kW), step, s, n, buffer)
+            if low_precision:
+                grad_w[g] += torch.mm(gg[:, s : s + n], cols.T)
+            else:
+                grad_w[g].addmm_(gg[:, s : s + n], cols.T)
+    return grad_w.to(grad.dtype).reshape(weight_shape)
 
 
-def conv2d_plane(x: Tensor, weight: Tensor, bias: Tensor | None, padding, padding_mode: str, dilation: Pair, groups):
+def conv2d_plane(
+    x: Tensor, weight: Tensor, bias: Tensor | None, padding: Padding, padding_mode: str, dilation: Pair, groups: int
+) -> Tensor:
     """Stride-1 ``conv2d`` of ``x (N, C, H, W)``: ``(N, O, H_out, W_out)``, contiguous."""
     xp = pad(x, padding, padding_mode)
     N, _, Hp, Wp = xp.shape
@@ -119,7 +131,7 @@ def conv2d_plane(x: Tensor, weight: Tensor, bias: Tensor | None, padding, paddin
     plane = Plane(xp, tail=dilation[1] * (kW - 1))
     step = (dilation[0] * plane.row, dilation[1])
     flat = x.new_empty(O, oH * plane.row)  # (O, H_out, N, Wp) flattened, garbage columns included
-    plane_conv(plane.data, weight, groups, step, flat, 0)
+    plane_conv(plane.data, weight, groups, step, flat)
     out = flat.view(O, oH, N, Wp)[..., :oW].permute(2, 0, 1, 3)  # (N, O, H_out, W_out), a view
     result = x.new_empty(N, O, oH, oW)
     if bias is None:
@@ -151,7 +163,14 @@ def plane_input_grad(grad: Tensor, weight: Tensor, groups: int, step: tuple[int,
 
 
 def conv2d_plane_backward(
-    grad_out: Tensor, x: Tensor, weight: Tensor, padding, padding_mode: str, dilation: Pair, groups: int, needs: tuple
+    grad_out: Tensor,
+    x: Tensor,
+    weight: Tensor,
+    padding: Padding,
+    padding_mode: str,
+    dilation: Pair,
+    groups: int,
+    needs: tuple[bool, bool],
 ) -> tuple[Tensor | None, Tensor | None]:
     """``(dL/dx, dL/dW)`` of :func:`conv2d_plane` (``None`` where ``needs`` says it is not wanted)."""
     xp = pad(x, padding, padding_mode)

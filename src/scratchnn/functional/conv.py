@@ -182,7 +182,7 @@ class Conv2dFunction(torch.autograd.Function):
         grad_x = grad_w = grad_b = None
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad_out.sum((0, 2, 3))  # (O,)
-        if ctx.blocked and not torch.is_grad_enabled():  # (double backward needs ops that autograd can follow)
+        if ctx.blocked and not torch.is_grad_enabled() and _finite(x, weight):
             needs = ctx.needs_input_grad[:2]
             grad_x, grad_w = conv2d_plane_backward(
                 grad_out, x, weight, a.padding, a.padding_mode, a.dilation, a.groups, needs
@@ -192,7 +192,8 @@ class Conv2dFunction(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             grad_x = _grad_input(g, x, weight, a)  # (N, C, H, W)
         if ctx.needs_input_grad[1]:
-            if cols is None or torch.is_grad_enabled():  # double backward: columns that carry the graph back to x
+            if cols is None or torch.is_grad_enabled():  # not kept (blocked forward), or double backward: columns
+                # that carry the graph back to x
                 cols = columns(x, weight.shape, a)  # (G, C/G*kH*kW, N*L)
             grad_w = torch.matmul(g, cols.transpose(1, 2))  # (G, O/G, C/G*kH*kW): one GEMM over all N*L columns
             grad_w = grad_w.reshape(weight.shape)  # (O, C/G, kH, kW)
@@ -200,8 +201,20 @@ class Conv2dFunction(torch.autograd.Function):
 
 
 def _blocked(x: Tensor, weight: Tensor, a: ConvArgs) -> bool:
-    """Stride-1 convolutions of a non-empty batch take the blocked path of :mod:`._plane`."""
+    """Stride-1 convolutions of a non-empty batch take the blocked path of :mod:`._plane`; on a GPU only ungrouped
+    ones (the blocks loop over the groups, one kernel launch per tap and block, where the whole-batch columns
+    make one batched product)."""
+    if x.is_cuda and a.groups > 1:
+        return False
     return a.stride == (1, 1) and x.numel() > 0 and weight.numel() > 0
+
+
+def _finite(x: Tensor, weight: Tensor) -> bool:
+    """The blocked backward also multiplies the zero gradient of its discarded edge columns by real pixels and
+    weights, which is 0 for finite values but NaN for an infinite one: those cases take the whole-batch columns,
+    which pair each gradient only with the pixels its output saw (double backward, which needs ops that autograd
+    can follow, does too)."""
+    return bool(torch.isfinite(x).all()) and bool(torch.isfinite(weight).all())
 
 
 def conv2d(

@@ -9,15 +9,16 @@ Padding. Max pooling pads with ``-inf`` (never zeros: a zero would beat every ne
 with zeros. In ``ceil_mode`` the last window may hang past the padded edge; we pad further so that it exists, with
 values that cannot win (``-inf``) or that add nothing (``0``) and are left out of the divisor.
 
-Without padding the manual engine copies nothing: each tap of every window is a strided view of the input, and
-the maximum is a running ``torch.maximum`` over the taps (:func:`max_pool2d_taps`).
+Without padding (ceil-mode overhang counts as padding) and with small windows, the manual engine copies nothing:
+each tap of every window is a strided view of the input, and the maximum is a running ``torch.maximum`` over the
+taps (:func:`max_pool2d_taps`).
 
 Max backward. Only the window's winner - the first real pixel holding the maximum in row-major window order (its
 last NaN if it holds any), as torch breaks ties; padding never wins - moves the output, so ``dL/dx`` receives
 each output's gradient at its winner's position (``scatter_add``: a pixel that wins several overlapping windows
-collects all their gradients). The forward keeps only which tap won, one byte per output; the winners'
-positions, flat ``row * W + col`` in each unpadded ``H x W`` plane, are the ``indices`` that
-``return_indices=True`` returns.
+collects all their gradients). The forward keeps only which tap of its window won (on the tap-by-tap path one
+byte per output, up to 256 taps); the winners' positions, flat ``row * W + col`` in each unpadded ``H x W``
+plane, are the ``indices`` that ``return_indices=True`` returns.
 
 Average backward. ``y = sum(window) / divisor``, so every pixel of a window receives ``g / divisor``: the scaled
 gradient is copied to all ``kH*kW`` taps and ``F.fold`` adds the overlapping copies back onto the image.
@@ -71,6 +72,14 @@ class PoolGeometry:
             for n, k, s, q, o in zip(self.size, spans, self.stride, p, self.out, strict=True)
         )
         self.padding = (p[1], eW, p[0], eH)
+
+    @property
+    def tap_by_tap(self) -> bool:
+        """Whether max pooling goes tap by tap (:func:`max_pool2d_taps`): no padding (ceil-mode overhang counts
+        as padding), and no more taps than output pixels per plane - a few ops per tap, on outputs large enough to
+        pay for them (a global 28x28 pool measured 3-4x faster from the copied windows)."""
+        taps, outputs = self.kernel[0] * self.kernel[1], self.out[0] * self.out[1]
+        return not any(self.padding) and taps <= outputs
 
     @property
     def padded(self) -> Pair:
@@ -159,10 +168,12 @@ def max_pool2d_taps(x: Tensor, geo: PoolGeometry) -> tuple[Tensor, Tensor]:
     it that miss: a running "missed so far" mask summed. A window whose maximum is NaN takes its last NaN tap.
     """
     taps = [geo.tap_view(x, i, j) for i in range(geo.kernel[0]) for j in range(geo.kernel[1])]
-    best = taps[0]
-    for view in taps[1:]:
-        best = torch.maximum(best, view)  # NaN wins, as in torch
-    best = best.contiguous()  # (N, C, oH, oW), a copy even for a 1x1 window
+    if len(taps) == 1:  # a 1x1 window: the output is a copy of the input, never a view of it
+        best = taps[0].clone(memory_format=torch.contiguous_format)
+    else:
+        best = torch.maximum(taps[0], taps[1]).contiguous()  # (N, C, oH, oW); NaN wins, as in torch
+        for view in taps[2:]:
+            torch.maximum(best, view, out=best)
     missed = taps[0] != best  # (N, C, oH, oW): no tap so far holds the maximum
     tap = missed.to(torch.uint8 if len(taps) <= 256 else torch.int32)
     for view in taps[1:-1]:  # when every earlier tap missed, the last one holds the maximum
@@ -208,9 +219,9 @@ class MaxPool2dFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, geo: PoolGeometry) -> tuple[Tensor, Tensor]:
-        out, tap = (max_pool2d_forward if any(geo.padding) else max_pool2d_taps)(x, geo)
+        out, tap = (max_pool2d_taps if geo.tap_by_tap else max_pool2d_forward)(x, geo)
         ctx.geo = geo
-        ctx.save_for_backward(tap)  # one byte per output: the winning tap of each window
+        ctx.save_for_backward(tap)  # the winning tap of each window (one byte each on the tap-by-tap path)
         ctx.mark_non_differentiable(tap)
         return out, tap
 
