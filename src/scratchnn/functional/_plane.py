@@ -35,6 +35,8 @@ dL/dW sums over many blocks: in float16 and bfloat16 the sum is kept in float32,
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from torch import Tensor
 
@@ -83,6 +85,13 @@ def block_size(x: Tensor, K: int, total: int, scale: int = 1) -> int:
     return min(max(1, budget // (K * x.element_size())), total)
 
 
+def blocks(groups: int, total: int, T: int) -> Iterator[tuple[int, int, int]]:
+    """``(group, first column, columns)`` of every block: each group's ``total`` columns, ``T`` at a time."""
+    for g in range(groups):
+        for s in range(0, total, T):
+            yield g, s, min(T, total - s)
+
+
 def plane_conv(src: Tensor, weight: Tensor, groups: int, step: tuple[int, int], out: Tensor) -> None:
     """``out[:, t] = sum over (c, i, j) of weight[:, c, i, j] * src[c, t + off(i, j)]``, block by block.
 
@@ -93,11 +102,9 @@ def plane_conv(src: Tensor, weight: Tensor, groups: int, step: tuple[int, int], 
     w = weight.reshape(groups, Og, K)
     T = block_size(src, K, total)
     buffer = src.new_empty(K * T)
-    for g in range(groups):
-        data, dst = src[g * Cg : (g + 1) * Cg], out[g * Og : (g + 1) * Og]
-        for s in range(0, total, T):
-            n = min(T, total - s)
-            torch.mm(w[g], block_columns(data, (kH, kW), step, s, n, buffer), out=dst[:, s : s + n])
+    for g, s, n in blocks(groups, total, T):
+        cols = block_columns(src[g * Cg : (g + 1) * Cg], (kH, kW), step, s, n, buffer)
+        torch.mm(w[g], cols, out=out[g * Og : (g + 1) * Og, s : s + n])
 
 
 def plane_weight_grad(src: Tensor, grad: Tensor, weight_shape: torch.Size, groups: int, step: tuple[int, int]):
@@ -108,15 +115,13 @@ def plane_weight_grad(src: Tensor, grad: Tensor, weight_shape: torch.Size, group
     grad_w = grad.new_zeros(groups, Og, K, dtype=torch.float32 if low_precision else grad.dtype)
     T = block_size(src, K, total)
     buffer = src.new_empty(K * T)
-    for g in range(groups):
-        data, gg = src[g * Cg : (g + 1) * Cg], grad[g * Og : (g + 1) * Og]
-        for s in range(0, total, T):
-            n = min(T, total - s)
-            cols = block_columns(data, (kH, kW), step, s, n, buffer)
-            if low_precision:
-                grad_w[g] += torch.mm(gg[:, s : s + n], cols.T)
-            else:
-                grad_w[g].addmm_(gg[:, s : s + n], cols.T)
+    for g, s, n in blocks(groups, total, T):
+        cols = block_columns(src[g * Cg : (g + 1) * Cg], (kH, kW), step, s, n, buffer)
+        block = grad[g * Og : (g + 1) * Og, s : s + n]
+        if low_precision:
+            grad_w[g] += torch.mm(block, cols.T)
+        else:
+            grad_w[g].addmm_(block, cols.T)
     return grad_w.to(grad.dtype).reshape(weight_shape)
 
 
@@ -152,13 +157,11 @@ def plane_input_grad(grad: Tensor, weight: Tensor, groups: int, step: tuple[int,
     T = block_size(grad, K, total, INPUT_GRAD_SCALE)
     buffer = grad.new_empty(K * T)
     offsets = [i * step[0] + j * step[1] for i in range(kH) for j in range(kW)]  # off(i, j), row-major taps
-    for g in range(groups):
-        dst, gg = plane[g * Cg : (g + 1) * Cg], grad[g * Og : (g + 1) * Og]
-        for s in range(0, total, T):
-            n = min(T, total - s)
-            cols = torch.mm(w_t[g], gg[:, s : s + n], out=buffer[: K * n].view(K, n))  # the block's gradient columns
-            for off, tap in zip(offsets, cols.view(Cg, kH * kW, n).unbind(1), strict=True):
-                dst.narrow(1, s + off, n).add_(tap)  # (C/G, T) onto the plane, off(i, j) further on
+    for g, s, n in blocks(groups, total, T):
+        block, dst = grad[g * Og : (g + 1) * Og, s : s + n], plane[g * Cg : (g + 1) * Cg]
+        cols = torch.mm(w_t[g], block, out=buffer[: K * n].view(K, n))  # the block's gradient columns
+        for off, tap in zip(offsets, cols.view(Cg, kH * kW, n).unbind(1), strict=True):
+            dst.narrow(1, s + off, n).add_(tap)  # (C/G, T) onto the plane, off(i, j) further on
     return plane
 
 
