@@ -213,7 +213,10 @@ def _finite(x: Tensor, weight: Tensor) -> bool:
     """The blocked backward also multiplies the zero gradient of its discarded edge columns by real pixels and
     weights, which is 0 for finite values but NaN for an infinite one: those cases take the whole-batch columns,
     which pair each gradient only with the pixels its output saw (double backward, which needs ops that autograd
-    can follow, does too)."""
+    can follow, does too). Under ``torch.compile`` the check would depend on the data, which a graph cannot, so
+    compiled backward passes always take the whole-batch columns."""
+    if torch.compiler.is_compiling():
+        return False
     return bool(torch.isfinite(x).all()) and bool(torch.isfinite(weight).all())
 
 
