@@ -17,10 +17,16 @@ from hypothesis import strategies as st
 from torch import nn
 
 import scratchnn
+from scratchnn.functional import BACKWARDS  # noqa: F401  (the tests' engine parametrisation)
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 BATCHED = st.integers(1, 3)
 seeds = st.integers(0, 2**31 - 1)
+# float16/bfloat16 outputs may differ from torch's by one rounding (e.g. a bias added after the product)
+ONE_ROUNDING = {
+    dtype: {"atol": 2 * torch.finfo(dtype).eps, "rtol": 2 * torch.finfo(dtype).eps}
+    for dtype in (torch.float16, torch.bfloat16)
+}
 
 
 @dataclass(frozen=True)
@@ -231,3 +237,10 @@ def assert_matches_torch(ours, theirs, x: torch.Tensor, grad: torch.Tensor | Non
         torch.testing.assert_close(
             ours_params[name].grad, param.grad, **tolerance, msg=lambda m, name=name: f"grad of {name}: {m}"
         )
+
+
+def assert_low_precision_forward(ours, theirs, x: torch.Tensor, **tolerance) -> None:
+    """The scratchnn layer keeps ``x``'s (half) dtype and matches its torch.nn twin within ``tolerance``."""
+    out = ours(x)
+    assert (out[0] if isinstance(out, tuple) else out).dtype == x.dtype
+    torch.testing.assert_close(out, theirs(x), **tolerance)

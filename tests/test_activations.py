@@ -10,7 +10,7 @@ from torch import nn
 
 import scratchnn
 import scratchnn.functional as SF
-from strategies import LAYOUTS, assert_matches_torch, randn, relayout, seeds, shapes
+from strategies import LAYOUTS, assert_low_precision_forward, assert_matches_torch, randn, relayout, seeds, shapes
 
 
 class TorchSquare(nn.Module):
@@ -127,10 +127,7 @@ def test_empty_input(name):
 @given(shape=shapes, seed=seeds)
 def test_low_precision_forward(name, dtype, shape, seed):
     ours, theirs = _twins(name)
-    x = 3 * randn(shape, seed, dtype)
-    out = ours(x)
-    assert out.dtype == dtype
-    torch.testing.assert_close(out, theirs(x), **LOW_PRECISION[dtype])
+    assert_low_precision_forward(ours, theirs, 3 * randn(shape, seed, dtype), **LOW_PRECISION[dtype])
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)

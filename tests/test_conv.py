@@ -8,7 +8,10 @@ from hypothesis import strategies as st
 import scratchnn
 import scratchnn.functional as SF
 from strategies import (
+    BACKWARDS,
     LAYOUTS,
+    ONE_ROUNDING,
+    assert_low_precision_forward,
     assert_matches_torch,
     conv_cases,
     conv_functional_args,
@@ -19,13 +22,6 @@ from strategies import (
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths:UserWarning")
-
-BACKWARDS = ("manual", "autograd")
-# float16/bfloat16 outputs may differ from torch's by one rounding (the bias is added after the product)
-LOW_PRECISION = {
-    dtype: {"atol": 2 * torch.finfo(dtype).eps, "rtol": 2 * torch.finfo(dtype).eps}
-    for dtype in (torch.float16, torch.bfloat16)
-}
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -107,15 +103,12 @@ def test_batch_of_zero_and_one(batch, backward, data, seed):
     assert_matches_torch(ours, theirs, randn(case.shape, seed))
 
 
-@pytest.mark.parametrize("dtype", list(LOW_PRECISION))
+@pytest.mark.parametrize("dtype", list(ONE_ROUNDING))
 @settings(max_examples=25, deadline=None)
 @given(case=conv_cases(), seed=seeds)
 def test_low_precision_forward(case, seed, dtype):
     ours, theirs = twins("Conv2d", case.kwargs, dtype)
-    x = randn(case.shape, seed, dtype)
-    out = ours(x)
-    assert out.dtype == dtype
-    torch.testing.assert_close(out, theirs(x), **LOW_PRECISION[dtype])
+    assert_low_precision_forward(ours, theirs, randn(case.shape, seed, dtype), **ONE_ROUNDING[dtype])
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)

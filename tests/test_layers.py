@@ -10,9 +10,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 import scratchnn
 from scratchnn import autograd as SA
 from scratchnn import functional as SF
-from strategies import randn
-
-BACKWARDS = ("manual", "autograd")
+from strategies import BACKWARDS, randn
 
 # (class name, positional args, keyword args): the configurations of the parameterised layers
 PARAMETERISED = [

@@ -6,14 +6,17 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import scratchnn.functional as SF
-from strategies import assert_matches_torch, linear_cases, randn, relayout, seeds, twins
-
-BACKWARDS = ("manual", "autograd")
-# float16/bfloat16 outputs may differ from torch's by one rounding (the bias is added after the product)
-LOW_PRECISION = {
-    dtype: {"atol": 2 * torch.finfo(dtype).eps, "rtol": 2 * torch.finfo(dtype).eps}
-    for dtype in (torch.float16, torch.bfloat16)
-}
+from strategies import (
+    BACKWARDS,
+    ONE_ROUNDING,
+    assert_low_precision_forward,
+    assert_matches_torch,
+    linear_cases,
+    randn,
+    relayout,
+    seeds,
+    twins,
+)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -79,15 +82,12 @@ def test_batch_of_zero_and_one(leading, backward, data, seed):
     assert_matches_torch(ours, theirs, randn(case.shape, seed))
 
 
-@pytest.mark.parametrize("dtype", list(LOW_PRECISION))
+@pytest.mark.parametrize("dtype", list(ONE_ROUNDING))
 @settings(max_examples=25, deadline=None)
 @given(case=linear_cases(), seed=seeds)
 def test_low_precision_forward(case, seed, dtype):
     ours, theirs = twins("Linear", case.kwargs, dtype)
-    x = randn(case.shape, seed, dtype)
-    out = ours(x)
-    assert out.dtype == dtype
-    torch.testing.assert_close(out, theirs(x), **LOW_PRECISION[dtype])
+    assert_low_precision_forward(ours, theirs, randn(case.shape, seed, dtype), **ONE_ROUNDING[dtype])
 
 
 @pytest.mark.parametrize("layout", ["transposed", "sliced", "channels_last"])

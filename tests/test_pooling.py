@@ -11,7 +11,9 @@ import scratchnn
 import scratchnn.functional as SF
 from scratchnn.functional.pooling import PoolGeometry
 from strategies import (
+    BACKWARDS,
     LAYOUTS,
+    assert_low_precision_forward,
     assert_matches_torch,
     avg_pool_cases,
     max_pool_cases,
@@ -21,7 +23,6 @@ from strategies import (
     twins,
 )
 
-BACKWARDS = ("manual", "autograd")
 POOLS = {"MaxPool2d": max_pool_cases, "AvgPool2d": avg_pool_cases}
 FUNCTIONAL = {"MaxPool2d": SF.max_pool2d, "AvgPool2d": SF.avg_pool2d}
 # float16/bfloat16: a maximum is exact; an average is summed in float32 and rounded once, as torch does
@@ -134,10 +135,7 @@ def test_batch_of_zero_and_one(name, backward, batch, data, seed):
 def test_low_precision_forward(name, dtype, data, seed):
     case = data.draw(POOLS[name]())
     ours, theirs = twins(name, case.kwargs)
-    x = randn(case.shape, seed, dtype)
-    out = ours(x)
-    assert (out[0] if isinstance(out, tuple) else out).dtype == dtype
-    torch.testing.assert_close(out, theirs(x), **LOW_PRECISION[name](dtype))
+    assert_low_precision_forward(ours, theirs, randn(case.shape, seed, dtype), **LOW_PRECISION[name](dtype))
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
