@@ -49,18 +49,14 @@ INPUT_GRAD_SCALE = 2  # col2im adds one slice per tap and block: larger blocks, 
 CUDA_BLOCK_BYTES = 64 << 20  # on a GPU a kernel launch costs more than memory traffic: few, large blocks (unmeasured)
 
 
-class Plane:
-    """A ``(N, C, Hp, Wp)`` batch laid out as ``(C, Hp*N*Wp + tail)`` (see the module docstring).
-
-    ``tail`` zeros after the last row keep the garbage columns of the last output row inside the buffer.
-    """
-
-    def __init__(self, xp: Tensor, tail: int) -> None:
-        N, C, Hp, Wp = xp.shape
-        self.row = N * Wp  # one padded row of every sample: the distance between vertically adjacent pixels
-        self.data = xp.new_empty(C, Hp * self.row + tail)
-        self.data[:, Hp * self.row :].zero_()
-        self.data[:, : Hp * self.row].view(C, Hp, N, Wp).copy_(xp.permute(1, 2, 0, 3))  # one strided copy
+def to_plane(xp: Tensor, tail: int) -> Tensor:
+    """A padded ``(N, C, Hp, Wp)`` batch laid out as ``(C, Hp*N*Wp + tail)`` (see the module docstring): one
+    strided copy. ``tail`` zeros after the last row keep the garbage columns of the last output row inside it."""
+    N, C, Hp, Wp = xp.shape
+    plane = xp.new_empty(C, Hp * N * Wp + tail)
+    plane[:, Hp * N * Wp :].zero_()
+    plane[:, : Hp * N * Wp].view(C, Hp, N, Wp).copy_(xp.permute(1, 2, 0, 3))
+    return plane
 
 
 def block_columns(data: Tensor, kernel: Pair, step: tuple[int, int], t0: int, T: int, buffer: Tensor) -> Tensor:
@@ -133,10 +129,10 @@ def conv2d_plane(
     N, _, Hp, Wp = xp.shape
     O, _, kH, kW = weight.shape
     oH, oW = Hp - dilation[0] * (kH - 1), Wp - dilation[1] * (kW - 1)
-    plane = Plane(xp, tail=dilation[1] * (kW - 1))
-    step = (dilation[0] * plane.row, dilation[1])
-    flat = x.new_empty(O, oH * plane.row)  # (O, H_out, N, Wp) flattened, garbage columns included
-    plane_conv(plane.data, weight, groups, step, flat)
+    row = N * Wp  # one padded row of every sample: the distance between vertically adjacent pixels
+    step = (dilation[0] * row, dilation[1])
+    flat = x.new_empty(O, oH * row)  # (O, H_out, N, Wp) flattened, garbage columns included
+    plane_conv(to_plane(xp, tail=dilation[1] * (kW - 1)), weight, groups, step, flat)
     out = flat.view(O, oH, N, Wp)[..., :oW].permute(2, 0, 1, 3)  # (N, O, H_out, W_out), a view
     result = x.new_empty(N, O, oH, oW)
     if bias is None:
@@ -189,7 +185,7 @@ def conv2d_plane_backward(
     g = g.view(O, oH * row)
     grad_x = grad_w = None
     if needs[1]:
-        grad_w = plane_weight_grad(Plane(xp, tail).data, g, weight.shape, groups, step)
+        grad_w = plane_weight_grad(to_plane(xp, tail), g, weight.shape, groups, step)
     if needs[0]:
         grad_plane = plane_input_grad(g, weight, groups, step, Hp * row + tail)  # (C, Hp*N*Wp + tail)
         grad_xp = grad_plane[:, : Hp * row].view(C, Hp, N, Wp).permute(2, 0, 1, 3)  # (N, C, Hp, Wp)
