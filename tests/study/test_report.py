@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 import io
 import re
+import subprocess
+import sys
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -185,6 +188,7 @@ def test_chromium_loads_every_image_and_the_summary(chromium, written_report, tm
     assert seen["img_tags"] == seen["images_total"] == seen["images_loaded"] == len(PLOTS)
     assert seen["summary_table"] and seen["title"].startswith("scratchnn study")
     assert seen["screenshot"] == str(shot) and shot.stat().st_size > 20_000
+    assert seen["images_visible"] == 3 and seen["images_painted"] == 3  # figures 1 and 2 whole, the top of 3
     with Image.open(shot) as image:
         assert image.size == (1280, 2400)
         assert len(image.convert("RGB").getcolors(maxcolors=1 << 20)) > 100
@@ -206,3 +210,102 @@ def test_chromium_probe_counts_images_that_fail(chromium, written_report, tmp_pa
     seen = render_in_chromium(page)
     assert seen["img_tags"] == seen["images_total"] == 3 and seen["images_loaded"] == 1
     assert not seen["summary_table"] and seen["title"] == "t"
+
+
+class _FakeChromium:
+    """Stands in for ``browser._chromium``: a probe that lays out two images, and screenshots drawn by ``paint``."""
+
+    BOXES = "10,20,300,200 100,2300,400,300"  # the second image runs past the window's bottom
+
+    def __init__(self, paint):
+        self.paint, self.shots = paint, 0
+
+    def __call__(self, browser, args, url, timeout):
+        if "--dump-dom" in args:
+            return f'<html><head><title>t</title></head><body data-image-boxes="{self.BOXES}"></body></html>'
+        self.shots += 1
+        (shot,) = (arg.removeprefix("--screenshot=") for arg in args if arg.startswith("--screenshot="))
+        if self.paint == "fail":
+            return ""
+        image = Image.new("RGB", (1280, 2400), "white")
+        if self.paint == "always" or (self.paint == "second" and self.shots >= 2):
+            image.paste((0, 0, 0), (50, 50, 60, 60))  # a mark inside the first box
+            image.paste((0, 0, 0), (150, 2390, 160, 2400))  # and inside the visible part of the second
+        image.save(shot)
+        return ""
+
+
+@pytest.fixture
+def fake_chromium(monkeypatch, tmp_path):
+    monkeypatch.setattr("scratchnn.study.browser.find_chromium", lambda: "fake-chromium")
+    page = tmp_path / "page.html"
+    page.write_text("<!DOCTYPE html><title>t</title>", encoding="utf-8")
+
+    def install(paint):
+        fake = _FakeChromium(paint)
+        monkeypatch.setattr("scratchnn.study.browser._chromium", fake)
+        return page, fake
+
+    return install
+
+
+def test_a_screenshot_with_a_blank_image_box_is_taken_again(fake_chromium, tmp_path):
+    page, fake = fake_chromium("second")
+    seen = render_in_chromium(page, tmp_path / "shot.png")
+    assert seen["images_visible"] == seen["images_painted"] == 2 and seen["screenshots"] == fake.shots == 2
+    with Image.open(tmp_path / "shot.png") as image:  # the kept screenshot is the painted one
+        assert image.getpixel((55, 55)) == (0, 0, 0)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["page.html", "shot.png"]  # no scratch left
+
+
+def test_a_screenshot_that_stays_blank_is_reported_after_every_attempt(fake_chromium, tmp_path):
+    page, fake = fake_chromium("never")
+    seen = render_in_chromium(page, tmp_path / "shot.png", attempts=4)
+    assert seen["images_visible"] == 2 and seen["images_painted"] == 0 and seen["screenshots"] == fake.shots == 4
+    with pytest.raises(ValueError, match="attempts=0"):
+        render_in_chromium(page, tmp_path / "shot.png", attempts=0)
+
+
+def test_a_painted_screenshot_is_taken_once_and_without_one_nothing_is_painted(fake_chromium, tmp_path):
+    page, fake = fake_chromium("always")
+    assert render_in_chromium(page, tmp_path / "shot.png")["screenshots"] == fake.shots == 1
+    seen = render_in_chromium(page)
+    assert seen["screenshot"] is None and seen["images_painted"] is None and seen["screenshots"] == 0
+    assert seen["images_visible"] == 2 and fake.shots == 1
+
+
+def test_a_failed_screenshot_leaves_the_existing_file_alone(fake_chromium, tmp_path):
+    page, _ = fake_chromium("fail")
+    shot = tmp_path / "shot.png"
+    shot.write_bytes(b"an earlier screenshot")
+    with pytest.raises(RuntimeError, match="without writing the screenshot"):
+        render_in_chromium(page, shot)
+    assert shot.read_bytes() == b"an earlier screenshot"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["page.html", "shot.png"]
+
+
+SCREENSHOT_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "screenshot_report.py"
+
+
+def _screenshot_script(*args):
+    return subprocess.run([sys.executable, SCREENSHOT_SCRIPT, *map(str, args)], capture_output=True, text=True)
+
+
+def test_screenshot_script_keeps_an_existing_png_without_force(written_report, tmp_path):
+    out = tmp_path / "shot.png"
+    out.write_bytes(b"kept")
+    result = _screenshot_script(written_report.run_dir, out)
+    assert result.returncode == 2 and "already exists; pass --force" in result.stderr
+    assert out.read_bytes() == b"kept"
+    missing = _screenshot_script(tmp_path / "no-run", tmp_path / "other.png")
+    assert missing.returncode == 2 and "report.html does not exist" in missing.stderr
+
+
+def test_screenshot_script_replaces_with_force_and_reports_what_was_painted(chromium, written_report, tmp_path):
+    out = tmp_path / "shot.png"
+    out.write_bytes(b"old")
+    result = _screenshot_script(written_report.run_dir, out, "--force")
+    assert result.returncode == 0, result.stderr
+    assert "7/7 images loaded, 3/3 in the window painted" in result.stdout
+    with Image.open(out) as image:
+        assert image.size == (1280, 2400)

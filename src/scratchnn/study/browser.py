@@ -1,10 +1,15 @@
 """Open a report in headless Chromium: check what a browser really shows, and take a screenshot.
 
 :func:`render_in_chromium` loads a temporary copy of the page, with a short probe script appended, through
-``--dump-dom``; the probe writes onto ``<body>`` how many ``<img>`` the page has and how many of them decoded
-(``complete`` and ``naturalWidth > 0``), so a broken or external image shows up as a count that falls short. The
-report itself stays script-free. The copy lives in a fresh temporary directory, so any image the page tried to
-load by a relative path would fail there too. The screenshot, when asked for, is taken of the original file.
+``--dump-dom``; the probe writes onto ``<body>`` how many ``<img>`` the page has, how many of them decoded
+(``complete`` and ``naturalWidth > 0``) and where each decoded one was laid out, so a broken or external image
+shows up as a count that falls short. The report itself stays script-free. The copy lives in a fresh temporary
+directory, so any image the page tried to load by a relative path would fail there too.
+
+The screenshot, when asked for, is taken of the original file in a window of the same size as the probe's, so the
+probe's layout tells where each image must appear in it. Headless Chromium can capture a frame before every image
+is rasterised (an image's box is then left blank), so a screenshot in which a visible image's box is one flat
+colour is taken again, up to ``attempts`` times in all.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ FLAGS = (
     "--virtual-time-budget=5000",
     "--run-all-compositor-stages-before-draw",  # paint every image tile before the screenshot is taken
 )
+WINDOW = (1280, 2400)  # the probe's and the screenshot's window, in CSS pixels
 PROBE = """<script>
 (function () {
   function probe() {
@@ -39,6 +45,10 @@ PROBE = """<script>
     var loaded = images.filter(function (image) { return image.complete && image.naturalWidth > 0; });
     document.body.dataset.imagesTotal = images.length;
     document.body.dataset.imagesLoaded = loaded.length;
+    document.body.dataset.imageBoxes = loaded.map(function (image) {
+      var box = image.getBoundingClientRect();
+      return [box.left + window.scrollX, box.top + window.scrollY, box.width, box.height].map(Math.round).join(",");
+    }).join(" ");
   }
   probe();
   window.addEventListener("load", probe);
@@ -117,41 +127,82 @@ def _int_or_none(value: str | None) -> int | None:
     return int(value) if value is not None and value.isdigit() else None
 
 
+def _boxes(value: str | None) -> list[tuple[int, int, int, int]]:
+    """The probe's ``data-image-boxes``: one ``left,top,width,height`` per decoded image, in page pixels."""
+    return [tuple(int(number) for number in box.split(",")) for box in (value or "").split()]
+
+
+def _visible(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
+    """The part of each box inside the window, as a ``(left, top, right, bottom)`` crop; empty parts left out."""
+    width, height = WINDOW
+    crops = [(max(x, 0), max(y, 0), min(x + w, width), min(y + h, height)) for x, y, w, h in boxes]
+    return [crop for crop in crops if crop[2] > crop[0] and crop[3] > crop[1]]
+
+
+def _painted(screenshot: Path, crops: list[tuple[int, int, int, int]]) -> int:
+    """How many of ``crops`` show more than one colour in ``screenshot`` (a blank, unrasterised box shows one)."""
+    from PIL import Image  # matplotlib's own dependency; imported here so the module loads without it
+
+    with Image.open(screenshot) as image:
+        image = image.convert("RGB")
+        return sum(image.crop(crop).getcolors(maxcolors=1) is None for crop in crops)
+
+
 def render_in_chromium(
-    html_path: str | os.PathLike, screenshot_path: str | os.PathLike | None = None, timeout: float = 60
+    html_path: str | os.PathLike,
+    screenshot_path: str | os.PathLike | None = None,
+    timeout: float = 60,
+    attempts: int = 3,
 ) -> dict:
     """Load an HTML file in headless Chromium and report what it rendered.
 
     Args:
         html_path: the page to open.
-        screenshot_path: where to save a 1280×2400 PNG screenshot of the page's top; ``None`` (default) takes none.
-        timeout: seconds allowed to each Chromium run (one, or two with a screenshot). Default: 60.
+        screenshot_path: where to save a 1280×2400 PNG screenshot of the page's top (a file already there is
+            replaced once the new one is finished); ``None`` (default) takes none.
+        timeout: seconds allowed to each Chromium run. Default: 60.
+        attempts: screenshots taken at most, while some visible image's box comes out blank. Default: 3.
 
     Returns:
         A dict: ``title`` (the page's ``<title>``), ``img_tags`` (``<img>`` elements in the DOM),
         ``images_total`` and ``images_loaded`` (what the probe counted; ``None`` if it did not run),
         ``summary_table`` (whether a ``<table id="summary">`` is present), ``table_ids``, ``screenshot`` (the
-        saved path or ``None``) and ``browser`` (the executable used).
+        saved path or ``None``), ``images_visible`` (decoded images laid out at least partly inside the
+        screenshot's window), ``images_painted`` (how many of those show more than one colour in the screenshot;
+        ``None`` without one), ``screenshots`` (how many were taken) and ``browser`` (the executable used).
 
     Raises:
         FileNotFoundError: ``html_path`` does not exist, or no Chromium is installed.
+        ValueError: ``attempts`` is below 1.
         TimeoutError, RuntimeError: Chromium hung or failed.
     """
     html_path = Path(html_path).resolve()
     if not html_path.is_file():
         raise FileNotFoundError(f"html_path={str(html_path)!r} is not a file")
+    if attempts < 1:
+        raise ValueError(f"attempts must be at least 1, got attempts={attempts}")
     browser = find_chromium()
+    window = f"--window-size={WINDOW[0]},{WINDOW[1]}"
     with tempfile.TemporaryDirectory(prefix="scratchnn-probe-") as tmp:
         probe = Path(tmp) / "probe.html"
         probe.write_text(html_path.read_text(encoding="utf-8") + PROBE, encoding="utf-8")
         dom = _DomSummary()
-        dom.feed(_chromium(browser, ["--dump-dom"], probe.as_uri(), timeout))
+        dom.feed(_chromium(browser, ["--dump-dom", window], probe.as_uri(), timeout))
+    crops = _visible(_boxes(dom.body.get("data-image-boxes")))
+    painted, screenshots = None, 0
     if screenshot_path is not None:
         screenshot_path = Path(screenshot_path).resolve()
         screenshot_path.parent.mkdir(parents=True, exist_ok=True)
-        _chromium(browser, [f"--screenshot={screenshot_path}", "--window-size=1280,2400"], html_path.as_uri(), timeout)
-        if not screenshot_path.is_file():
-            raise RuntimeError(f"{browser} exited without writing the screenshot {screenshot_path}")
+        # Shots go to a scratch directory beside the target, which is replaced only by a finished one.
+        with tempfile.TemporaryDirectory(prefix=".scratchnn-shot-", dir=screenshot_path.parent) as tmp:
+            while screenshots < attempts and painted != len(crops):
+                shot = Path(tmp) / f"shot{screenshots}.png"
+                _chromium(browser, [f"--screenshot={shot}", window], html_path.as_uri(), timeout)
+                screenshots += 1
+                if not shot.is_file():
+                    raise RuntimeError(f"{browser} exited without writing the screenshot {screenshot_path}")
+                painted = _painted(shot, crops)
+            os.replace(shot, screenshot_path)
     return {
         "title": dom.title.strip(),
         "img_tags": dom.images,
@@ -160,5 +211,8 @@ def render_in_chromium(
         "summary_table": "summary" in dom.table_ids,
         "table_ids": dom.table_ids,
         "screenshot": str(screenshot_path) if screenshot_path is not None else None,
+        "images_visible": len(crops),
+        "images_painted": painted,
+        "screenshots": screenshots,
         "browser": browser,
     }
