@@ -212,25 +212,52 @@ def test_chromium_probe_counts_images_that_fail(chromium, written_report, tmp_pa
     assert not seen["summary_table"] and seen["title"] == "t"
 
 
-class _FakeChromium:
-    """Stands in for ``browser._chromium``: a probe that lays out two images, and screenshots drawn by ``paint``."""
+def _striped_png() -> bytes:
+    """A 150×100 PNG with a dark line every 10 rows: every band of it has something to show."""
+    image = Image.new("L", (150, 100), 255)
+    for row in range(0, 100, 10):
+        image.paste(0, (0, row, 150, row + 2))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
 
-    BOXES = "10,20,300,200 100,2300,400,300"  # the second image runs past the window's bottom
+
+class _FakeChromium:
+    """Stands in for ``browser._chromium``. Its probe lays out three images:
+
+    - a striped ``data:`` PNG shown at twice its size at (10, 20);
+    - an image from elsewhere, running past the window's bottom at (100, 2300);
+    - one that failed to load.
+
+    Its screenshots are drawn as ``paint`` says: ``'always'``; ``'second'`` (blank, then painted); ``'partial'`` (the
+    striped image's lower half left blank, as an unrasterised tile is); ``'never'``; ``'fail'`` (no file written).
+    """
+
+    BOXES = "10,20,300,200 100,2300,400,300 -"
+    STRIPES = _striped_png()
 
     def __init__(self, paint):
         self.paint, self.shots = paint, 0
 
     def __call__(self, browser, args, url, timeout):
         if "--dump-dom" in args:
-            return f'<html><head><title>t</title></head><body data-image-boxes="{self.BOXES}"></body></html>'
+            data = base64.b64encode(self.STRIPES).decode()
+            return (
+                f'<html><head><title>t</title></head><body data-image-boxes="{self.BOXES}">'
+                f'<img src="data:image/png;base64,{data}"><img src="https://example.com/a.png"><img src="x.png">'
+                "</body></html>"
+            )
         self.shots += 1
         (shot,) = (arg.removeprefix("--screenshot=") for arg in args if arg.startswith("--screenshot="))
         if self.paint == "fail":
             return ""
-        image = Image.new("RGB", (1280, 2400), "white")
-        if self.paint == "always" or (self.paint == "second" and self.shots >= 2):
-            image.paste((0, 0, 0), (50, 50, 60, 60))  # a mark inside the first box
-            image.paste((0, 0, 0), (150, 2390, 160, 2400))  # and inside the visible part of the second
+        image = Image.new("L", (1280, 2400), 255)
+        if self.paint in ("always", "partial") or (self.paint == "second" and self.shots >= 2):
+            with Image.open(io.BytesIO(self.STRIPES)) as stripes:
+                image.paste(stripes.resize((300, 200)), (10, 20))
+            image.paste(0, (150, 2390, 160, 2400))  # a mark inside the visible part of the second image
+        if self.paint == "partial":
+            image.paste(255, (10, 120, 310, 220))
         image.save(shot)
         return ""
 
@@ -254,7 +281,7 @@ def test_a_screenshot_with_a_blank_image_box_is_taken_again(fake_chromium, tmp_p
     seen = render_in_chromium(page, tmp_path / "shot.png")
     assert seen["images_visible"] == seen["images_painted"] == 2 and seen["screenshots"] == fake.shots == 2
     with Image.open(tmp_path / "shot.png") as image:  # the kept screenshot is the painted one
-        assert image.getpixel((55, 55)) == (0, 0, 0)
+        assert image.getpixel((150, 2395)) == 0
     assert sorted(path.name for path in tmp_path.iterdir()) == ["page.html", "shot.png"]  # no scratch left
 
 
@@ -264,6 +291,12 @@ def test_a_screenshot_that_stays_blank_is_reported_after_every_attempt(fake_chro
     assert seen["images_visible"] == 2 and seen["images_painted"] == 0 and seen["screenshots"] == fake.shots == 4
     with pytest.raises(ValueError, match="attempts=0"):
         render_in_chromium(page, tmp_path / "shot.png", attempts=0)
+
+
+def test_an_image_with_a_blank_band_is_not_painted(fake_chromium, tmp_path):
+    page, fake = fake_chromium("partial")
+    seen = render_in_chromium(page, tmp_path / "shot.png", attempts=2)
+    assert seen["images_visible"] == 2 and seen["images_painted"] == 1 and seen["screenshots"] == fake.shots == 2
 
 
 def test_a_painted_screenshot_is_taken_once_and_without_one_nothing_is_painted(fake_chromium, tmp_path):

@@ -8,12 +8,17 @@ directory, so any image the page tried to load by a relative path would fail the
 
 The screenshot, when asked for, is taken of the original file in a window of the same size as the probe's, so the
 probe's layout tells where each image must appear in it. Headless Chromium can capture a frame before every image
-is rasterised (an image's box is then left blank), so a screenshot in which a visible image's box is one flat
-colour is taken again, up to ``attempts`` times in all.
+is rasterised (an image's box, or some tiles of it, are then left blank), so each visible image is checked in
+bands of :data:`BAND` rows: a band that is one flat colour in the screenshot where the image itself has something
+there (the image is decoded from its ``data:`` URI and scaled to its box) is unpainted; for an image from elsewhere,
+only a whole box of one flat colour is. A screenshot with an unpainted image is taken again, up to ``attempts``
+times in all.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import os
 import shutil
 import signal
@@ -38,6 +43,8 @@ FLAGS = (
     "--run-all-compositor-stages-before-draw",  # paint every image tile before the screenshot is taken
 )
 WINDOW = (1280, 2400)  # the probe's and the screenshot's window, in CSS pixels
+BAND = 32  # rows of an image checked together for paint in a screenshot
+FLAT, CONTENT = 2, 16  # grey-level ranges: at most FLAT is blank; above CONTENT the image shows something
 PROBE = """<script>
 (function () {
   function probe() {
@@ -45,7 +52,8 @@ PROBE = """<script>
     var loaded = images.filter(function (image) { return image.complete && image.naturalWidth > 0; });
     document.body.dataset.imagesTotal = images.length;
     document.body.dataset.imagesLoaded = loaded.length;
-    document.body.dataset.imageBoxes = loaded.map(function (image) {
+    document.body.dataset.imageBoxes = images.map(function (image) {
+      if (loaded.indexOf(image) < 0) { return "-"; }
       var box = image.getBoundingClientRect();
       return [box.left + window.scrollX, box.top + window.scrollY, box.width, box.height].map(Math.round).join(",");
     }).join(" ");
@@ -71,17 +79,18 @@ def find_chromium() -> str:
 
 
 class _DomSummary(HTMLParser):
-    """Collects the title, the number of ``<img>``, the table ids and the ``<body>`` attributes of a page."""
+    """Collects the title, the number and ``src`` of ``<img>``, the table ids and the ``<body>`` attributes."""
 
     def __init__(self):
         super().__init__()
-        self.title, self.images, self.table_ids, self.body = "", 0, [], {}
+        self.title, self.images, self.sources, self.table_ids, self.body = "", 0, [], [], {}
         self._in_title = False
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         if tag == "img":
             self.images += 1
+            self.sources.append(attrs.get("src") or "")
         elif tag == "table" and attrs.get("id"):
             self.table_ids.append(attrs["id"])
         elif tag == "body":
@@ -127,25 +136,68 @@ def _int_or_none(value: str | None) -> int | None:
     return int(value) if value is not None and value.isdigit() else None
 
 
-def _boxes(value: str | None) -> list[tuple[int, int, int, int]]:
-    """The probe's ``data-image-boxes``: one ``left,top,width,height`` per decoded image, in page pixels."""
-    return [tuple(int(number) for number in box.split(",")) for box in (value or "").split()]
+def _in_window(box: tuple[int, int, int, int]) -> tuple[int, int, int, int] | None:
+    """The part of a ``(left, top, width, height)`` box inside the window, as a ``(left, top, right, bottom)`` crop;
+    ``None`` if no part is."""
+    x, y, width, height = box
+    crop = (max(x, 0), max(y, 0), min(x + width, WINDOW[0]), min(y + height, WINDOW[1]))
+    return crop if crop[2] > crop[0] and crop[3] > crop[1] else None
 
 
-def _visible(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
-    """The part of each box inside the window, as a ``(left, top, right, bottom)`` crop; empty parts left out."""
-    width, height = WINDOW
-    crops = [(max(x, 0), max(y, 0), min(x + w, width), min(y + h, height)) for x, y, w, h in boxes]
-    return [crop for crop in crops if crop[2] > crop[0] and crop[3] > crop[1]]
+def _decoded(source: str, box: tuple[int, int, int, int]):
+    """The image of a ``data:image/...;base64,`` URI, greyscale, scaled to ``box`` and cut to the part of it inside
+    the window; ``None`` for any other source."""
+    from PIL import Image, UnidentifiedImageError  # matplotlib's own dependency, imported only where used
+
+    head, _, data = source.partition(",")
+    if not (head.startswith("data:image/") and head.endswith(";base64")):
+        return None
+    x, y, width, height = box
+    left, top, right, bottom = _in_window(box)
+    try:
+        with Image.open(io.BytesIO(base64.b64decode(data))) as image:
+            return image.convert("L").resize((width, height)).crop((left - x, top - y, right - x, bottom - y))
+    except (ValueError, UnidentifiedImageError):
+        return None
 
 
-def _painted(screenshot: Path, crops: list[tuple[int, int, int, int]]) -> int:
-    """How many of ``crops`` show more than one colour in ``screenshot`` (a blank, unrasterised box shows one)."""
-    from PIL import Image  # matplotlib's own dependency; imported here so the module loads without it
+def _visible_images(dom: _DomSummary) -> list[tuple[tuple[int, int, int, int], str]]:
+    """``(crop, src)`` of each decoded image the probe laid out at least partly inside the window."""
+    boxes = (dom.body.get("data-image-boxes") or "").split()
+    laid_out = [
+        (tuple(int(number) for number in box.split(",")), source)
+        for box, source in zip(boxes, dom.sources, strict=False)
+        if box != "-"
+    ]
+    return [(box, source) for box, source in laid_out if _in_window(box)]
+
+
+def _spread(image) -> int:
+    """The range of grey levels in a greyscale image."""
+    low, high = image.getextrema()
+    return high - low
+
+
+def _shows(shot, crop: tuple[int, int, int, int], expected) -> bool:
+    """Whether ``shot`` shows an image at ``crop``: no band of it blank where ``expected`` (the image as cut to
+    ``crop``, or ``None`` if unknown) has something; with no ``expected``, the crop is not all blank."""
+    shown = shot.crop(crop)
+    if expected is None:
+        return _spread(shown) > FLAT
+    for top in range(0, shown.height, BAND):
+        band = (0, top, shown.width, min(top + BAND, shown.height))
+        if _spread(shown.crop(band)) <= FLAT and _spread(expected.crop(band)) > CONTENT:
+            return False
+    return True
+
+
+def _painted(screenshot: Path, images: list) -> int:
+    """How many of ``images`` (``(crop, expected)`` pairs, see :func:`_shows`) show in ``screenshot``."""
+    from PIL import Image
 
     with Image.open(screenshot) as image:
-        image = image.convert("RGB")
-        return sum(image.crop(crop).getcolors(maxcolors=1) is None for crop in crops)
+        shot = image.convert("L")
+    return sum(_shows(shot, crop, expected) for crop, expected in images)
 
 
 def render_in_chromium(
@@ -161,15 +213,16 @@ def render_in_chromium(
         screenshot_path: where to save a 1280×2400 PNG screenshot of the page's top (a file already there is
             replaced once the new one is finished); ``None`` (default) takes none.
         timeout: seconds allowed to each Chromium run. Default: 60.
-        attempts: screenshots taken at most, while some visible image's box comes out blank. Default: 3.
+        attempts: screenshots taken at most, while some visible image does not show in the last. Default: 3.
 
     Returns:
         A dict: ``title`` (the page's ``<title>``), ``img_tags`` (``<img>`` elements in the DOM),
         ``images_total`` and ``images_loaded`` (what the probe counted; ``None`` if it did not run),
         ``summary_table`` (whether a ``<table id="summary">`` is present), ``table_ids``, ``screenshot`` (the
         saved path or ``None``), ``images_visible`` (decoded images laid out at least partly inside the
-        screenshot's window), ``images_painted`` (how many of those show more than one colour in the screenshot;
-        ``None`` without one), ``screenshots`` (how many were taken) and ``browser`` (the executable used).
+        screenshot's window), ``images_painted`` (how many of those show in the kept screenshot, as the
+        module's note explains; ``None`` without one), ``screenshots`` (how many were taken) and ``browser``
+        (the executable used).
 
     Raises:
         FileNotFoundError: ``html_path`` does not exist, or no Chromium is installed.
@@ -188,20 +241,21 @@ def render_in_chromium(
         probe.write_text(html_path.read_text(encoding="utf-8") + PROBE, encoding="utf-8")
         dom = _DomSummary()
         dom.feed(_chromium(browser, ["--dump-dom", window], probe.as_uri(), timeout))
-    crops = _visible(_boxes(dom.body.get("data-image-boxes")))
+    visible = _visible_images(dom)
     painted, screenshots = None, 0
     if screenshot_path is not None:
+        images = [(_in_window(box), _decoded(source, box)) for box, source in visible]
         screenshot_path = Path(screenshot_path).resolve()
         screenshot_path.parent.mkdir(parents=True, exist_ok=True)
         # Shots go to a scratch directory beside the target, which is replaced only by a finished one.
         with tempfile.TemporaryDirectory(prefix=".scratchnn-shot-", dir=screenshot_path.parent) as tmp:
-            while screenshots < attempts and painted != len(crops):
+            while screenshots < attempts and painted != len(visible):
                 shot = Path(tmp) / f"shot{screenshots}.png"
                 _chromium(browser, [f"--screenshot={shot}", window], html_path.as_uri(), timeout)
                 screenshots += 1
                 if not shot.is_file():
                     raise RuntimeError(f"{browser} exited without writing the screenshot {screenshot_path}")
-                painted = _painted(shot, crops)
+                painted = _painted(shot, images)
             os.replace(shot, screenshot_path)
     return {
         "title": dom.title.strip(),
@@ -211,7 +265,7 @@ def render_in_chromium(
         "summary_table": "summary" in dom.table_ids,
         "table_ids": dom.table_ids,
         "screenshot": str(screenshot_path) if screenshot_path is not None else None,
-        "images_visible": len(crops),
+        "images_visible": len(visible),
         "images_painted": painted,
         "screenshots": screenshots,
         "browser": browser,
