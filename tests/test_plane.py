@@ -18,13 +18,17 @@ CASES = [
     (2, 2, 2, 5, 5, 3, 1, 2, 1, "replicate"),
     (2, 2, 4, 4, 4, 3, 5, 1, 1, "zeros"),  # padding wider than the kernel
     (1, 2, 2, 1, 1, 1, 0, 1, 1, "zeros"),  # 1x1 kernel on a 1x1 image
+    (2, 3, 16, 6, 7, 3, 1, 1, 1, "zeros"),  # 16 output channels: GEMM results transposed on the CPU
+    (2, 4, 32, 5, 6, (2, 3), 1, (1, 2), 2, "reflect"),  # and 16 per group
 ]
 
 
+@pytest.mark.parametrize("transposed_min_rows", [1, 16, 1 << 20])  # every GEMM result transposed, some, none
 @pytest.mark.parametrize("block_bytes", [8, 1000, 1 << 21])  # a column or less per block, a few rows, one block
 @pytest.mark.parametrize("case", CASES, ids=str)
-def test_blocked_conv_matches_torch_at_any_block_size(case, block_bytes, monkeypatch):
+def test_blocked_conv_matches_torch_at_any_block_size(case, block_bytes, transposed_min_rows, monkeypatch):
     monkeypatch.setattr(_plane, "CPU_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(_plane, "TRANSPOSED_MIN_ROWS", transposed_min_rows)
     N, C, O, H, W, kernel, padding, dilation, groups, mode = case
     gen = torch.Generator().manual_seed(0)
     kH, kW = (kernel, kernel) if isinstance(kernel, int) else kernel
@@ -45,6 +49,14 @@ def test_blocked_conv_matches_torch_at_any_block_size(case, block_bytes, monkeyp
     for got, want in zip(torch.autograd.grad(ours, (x, weight, bias), g), expected, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
         assert got.is_contiguous()
+
+
+def test_gemm_results_are_transposed_on_the_cpu_from_16_rows():
+    x = torch.empty(3)
+    assert _plane.gemm_result(x, (2, 15, 40), 15).is_contiguous()
+    transposed = _plane.gemm_result(x, (2, 16, 40), 16, dtype=torch.float64)
+    assert transposed.shape == (2, 16, 40) and transposed.dtype == torch.float64
+    assert transposed.stride() == (640, 1, 16)
 
 
 def test_conv_memory_stays_far_below_the_column_matrix():

@@ -15,7 +15,7 @@ distance ``off(i, j) = i*dH*N*Wp + j*dW``. So output ``t`` is::
 
 For a block of outputs ``[t0, t0 + T)`` the columns of tap ``(c, i, j)`` are one contiguous run of the plane,
 ``plane[c, t0 + off(i, j) : t0 + off(i, j) + T]``, so the block's im2col is one strided view and one fast copy,
-and its output one GEMM, ``cols^T @ W^T``, written as ``T`` rows of ``O`` channels. An output column near the right edge (``col >= W_out``) runs past the end of its row
+and its output one GEMM. An output column near the right edge (``col >= W_out``) runs past the end of its row
 into the next sample's row: those ``dW*(kW - 1)`` garbage columns per row are computed and thrown away (the price of
 the layout: ``Wp / W_out`` more work, 1.07x and 1.27x for the study's convs).
 
@@ -47,6 +47,7 @@ Padding = tuple[int, int, int, int]  # (left, right, top, bottom), as F.pad take
 CPU_BLOCK_BYTES = 4 << 20  # one block of columns: measured best between 1 and 8 MB on 2 cores (L2 2x1 MB)
 INPUT_GRAD_SCALE = 2  # col2im adds one slice per tap and block: larger blocks, fewer adds (measured in a CNN step)
 CUDA_BLOCK_BYTES = 64 << 20  # on a GPU a kernel launch costs more than memory traffic: few, large blocks (unmeasured)
+TRANSPOSED_MIN_ROWS = 16  # see gemm_result
 
 
 def to_plane(xp: Tensor, tail: int) -> Tensor:
@@ -88,20 +89,34 @@ def blocks(groups: int, total: int, T: int) -> Iterator[tuple[int, int, int]]:
             yield g, s, min(T, total - s)
 
 
-def plane_conv(src: Tensor, weight: Tensor, groups: int, step: tuple[int, int], out: Tensor) -> None:
-    """``out[t, :] = sum over (c, i, j) of src[c, t + off(i, j)] * weight[:, c, i, j]``, block by block.
+def gemm_result(like: Tensor, shape: tuple[int, ...], rows: int, dtype: torch.dtype | None = None) -> Tensor:
+    """An empty result ``(..., R, Q)`` for GEMMs with ``rows`` output rows each, laid out for the fastest GEMM.
 
-    ``src`` is a plane's ``(C, L)`` data, ``weight`` ``(O, C/groups, kH, kW)`` and ``out`` ``(T_total, O)``: each
-    block's product is ``cols^T @ W^T``, a GEMM MKL runs 15-30% faster than ``W @ cols`` with ``O`` rows.
+    On the CPU with ``rows >= TRANSPOSED_MIN_ROWS`` it is stored transposed, as ``(..., Q, R)``: torch then hands
+    MKL each ``(rows, K) @ (K, T)`` product as ``(T, K) @ (K, rows)``, which ran 15-30% faster for 16-64 rows
+    (conv2's 16 included) and 3-5x slower for 8 or fewer (2 cores, AMD EPYC, MKL 2024.2). Elsewhere, row-major.
+    """
+    if like.device.type != "cpu" or rows < TRANSPOSED_MIN_ROWS:
+        return like.new_empty(shape, dtype=dtype)
+    return like.new_empty((*shape[:-2], shape[-1], shape[-2]), dtype=dtype).transpose(-1, -2)
+
+
+def plane_conv(src: Tensor, weight: Tensor, groups: int, step: tuple[int, int], total: int) -> Tensor:
+    """``out[:, t] = sum over (c, i, j) of weight[:, c, i, j] * src[c, t + off(i, j)]``, block by block.
+
+    ``src`` is a plane's ``(C, L)`` data and ``weight`` ``(O, C/groups, kH, kW)``; returns ``out``, ``(O, total)``,
+    row-major or transposed (:func:`gemm_result`).
     """
     O, Cg, kH, kW = weight.shape
-    Og, K, total = O // groups, Cg * kH * kW, out.shape[0]
+    Og, K = O // groups, Cg * kH * kW
     w = weight.reshape(groups, Og, K)
+    out = gemm_result(src, (O, total), Og)
     T = block_size(src, K, total)
     buffer = src.new_empty(K * T)
     for g, s, n in blocks(groups, total, T):
         cols = block_columns(src[g * Cg : (g + 1) * Cg], (kH, kW), step, s, n, buffer)
-        torch.mm(cols.T, w[g].T, out=out[s : s + n, g * Og : (g + 1) * Og])
+        torch.mm(w[g], cols, out=out[g * Og : (g + 1) * Og, s : s + n])
+    return out
 
 
 def plane_weight_grad(src: Tensor, grad: Tensor, weight_shape: torch.Size, groups: int, step: tuple[int, int]):
@@ -109,17 +124,17 @@ def plane_weight_grad(src: Tensor, grad: Tensor, weight_shape: torch.Size, group
     O, Cg, kH, kW = weight_shape
     Og, K, total = O // groups, Cg * kH * kW, grad.shape[1]
     low_precision = src.dtype in (torch.float16, torch.bfloat16)  # sum the blocks' products in float32
-    grad_w_t = grad.new_zeros(groups, K, Og, dtype=torch.float32 if low_precision else grad.dtype)  # dL/dW^T
+    grad_w = gemm_result(grad, (groups, Og, K), Og, dtype=torch.float32 if low_precision else grad.dtype).zero_()
     T = block_size(src, K, total)
     buffer = src.new_empty(K * T)
     for g, s, n in blocks(groups, total, T):
         cols = block_columns(src[g * Cg : (g + 1) * Cg], (kH, kW), step, s, n, buffer)
         block = grad[g * Og : (g + 1) * Og, s : s + n]
         if low_precision:
-            grad_w_t[g] += torch.mm(cols, block.T)
+            grad_w[g] += torch.mm(block, cols.T)
         else:
-            grad_w_t[g].addmm_(cols, block.T)  # cols @ g^T: MKL runs it ~20% faster than g @ cols^T
-    return grad_w_t.transpose(1, 2).to(grad.dtype).contiguous().view(weight_shape)
+            grad_w[g].addmm_(block, cols.T)
+    return grad_w.to(grad.dtype).contiguous().view(weight_shape)
 
 
 def conv2d_plane(
@@ -132,9 +147,8 @@ def conv2d_plane(
     oH, oW = Hp - dilation[0] * (kH - 1), Wp - dilation[1] * (kW - 1)
     row = N * Wp  # one padded row of every sample: the distance between vertically adjacent pixels
     step = (dilation[0] * row, dilation[1])
-    flat = x.new_empty(oH * row, O)  # (H_out, N, Wp, O) flattened, garbage columns included
-    plane_conv(to_plane(xp, tail=dilation[1] * (kW - 1)), weight, groups, step, flat)
-    out = flat.view(oH, N, Wp, O)[:, :, :oW].permute(1, 3, 0, 2)  # (N, O, H_out, W_out), a view
+    flat = plane_conv(to_plane(xp, tail=dilation[1] * (kW - 1)), weight, groups, step, oH * row)  # garbage incl.
+    out = flat.unflatten(1, (oH, N, Wp))[..., :oW].permute(2, 0, 1, 3)  # (N, O, H_out, W_out), a view
     result = x.new_empty(N, O, oH, oW)
     if bias is None:
         return result.copy_(out)
