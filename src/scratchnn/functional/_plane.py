@@ -1,36 +1,38 @@
-"""Stride-1 convolution on a batch-interleaved plane: im2col in cache-sized pieces, without a k²-sized buffer.
+"""Stride-1 convolution on a batch-interleaved plane: sums of shifted products, without a k²-sized buffer.
 
 The reference convolution (:func:`scratchnn.functional.conv.columns`) copies every window of the whole batch into
 one ``(C*kH*kW, N*L)`` matrix: ``kH*kW`` times the input, 46 MB for the study's second conv at batch 256. Writing
-that buffer costs more than the matrix product that reads it, and a GEMM streaming it from main memory runs at a
-third of the speed it reaches on data in cache. This module computes the same convolution (stride 1, any padding,
-dilation and groups) in column blocks that stay in cache.
+that buffer costs more than the matrix product that reads it. This module computes the same convolution (stride
+1, any padding, dilation and groups) without it.
 
 The layout. Pad the input and lay it out as ``(C, Hp, N, Wp)``: for each channel, padded row 0 of every sample,
 then padded row 1 of every sample, and so on. Flatten it per channel to ``t = row*N*Wp + n*Wp + col``. Tap
 ``(i, j)`` of the kernel reads the pixel ``(i*dH, j*dW)`` further on, which in this layout is always the same
 distance ``off(i, j) = i*dH*N*Wp + j*dW``. So output ``t`` is::
 
-    out[o, t] = sum over c, i, j of  W[o, c, i, j] * plane[c, t + off(i, j)]
+    out[:, t] = sum over taps (i, j) of  W[:, :, i, j] @ plane[:, t + off(i, j)]
 
-For a block of outputs ``[t0, t0 + T)`` the columns of tap ``(c, i, j)`` are one contiguous run of the plane,
-``plane[c, t0 + off(i, j) : t0 + off(i, j) + T]``, so the block's im2col is one strided view and one fast copy,
-and its output one GEMM. An output column near the right edge (``col >= W_out``) runs past the end of its row
-into the next sample's row: those ``dW*(kW - 1)`` garbage columns per row are computed and thrown away (the price of
-the layout: ``Wp / W_out`` more work, 1.07x and 1.27x for the study's convs).
+For a block of outputs ``[t0, t0 + T)`` the inputs of tap ``(i, j)`` are ``plane[:, t0 + off : t0 + off + T]``, a
+strided ``(C, T)`` view that a GEMM reads in place. The forward is a sum of ``kH*kW`` shifted products: per tap
+one GEMM ``(O, C) @ (C, T)``, accumulated into the block's output (``addmm_``). The columns an im2col would copy
+are never written (for the study's second conv at batch 256 this ran 3x faster than a GEMM over copied columns).
+An output column near the right edge (``col >= W_out``) runs past the end of its row into the next sample's row:
+those ``dW*(kW - 1)`` garbage columns per row are computed and thrown away (the price of the layout: ``Wp / W_out``
+more work, 1.07x and 1.27x for the study's convs).
 
 Backward lays the output gradient ``g`` out the same way, ``(O, H_out, N, Wp)``, with zeros in the garbage
 columns, and goes block by block again:
 
-- ``dL/dW[o, (c, i, j)] = sum over t of g[o, t] * plane[c, t + off(i, j)]``: a GEMM of the block of ``g`` with the
-  block's columns (rebuilt: keeping them would bring back the big buffer), accumulated over the blocks;
-- ``dL/dplane[c, t + off(i, j)] += sum over o of W[o, c, i, j] * g[o, t]``: the block's gradient columns
-  ``W^T @ g`` (one GEMM), each tap's row added onto the plane ``off(i, j)`` further on (col2im). The zero
-  garbage columns add nothing (for finite weights; :mod:`.conv` sends infinite ones to the whole-batch
-  columns), so this is the exact gradient of every padded pixel; the adjoint of the padding then sums it onto
-  the input.
+- ``dL/dplane[:, t + off(i, j)] += W[:, :, i, j]^T @ g[:, t]``: per tap one GEMM added onto the plane
+  ``off(i, j)`` further on, the same sum of shifted products run backwards (col2im without the columns). The zero
+  garbage columns add nothing (for finite weights; :mod:`.conv` sends infinite ones to the whole-batch columns),
+  so this is the exact gradient of every padded pixel; the adjoint of the padding then sums it onto the input.
+- ``dL/dW[o, (c, i, j)] = sum over t of g[o, t] * plane[c, t + off(i, j)]``: here a product per tap would be a
+  tiny ``(O, C)`` result of a very long sum, which GEMMs run badly, so each block's columns are copied (im2col
+  of one block, into a buffer of cache size) and multiplied by the block of ``g`` in one GEMM, accumulated over
+  the blocks.
 
-dL/dW sums over many blocks: in float16 and bfloat16 the sum is kept in float32, as a single GEMM would.
+In float16 and bfloat16 every sum is kept in float32 and rounded once, as a single GEMM would.
 """
 
 from __future__ import annotations
@@ -45,16 +47,17 @@ from ._windows import Pair, pad, unpad
 Padding = tuple[int, int, int, int]  # (left, right, top, bottom), as F.pad takes it
 
 CPU_BLOCK_BYTES = 4 << 20  # one block of columns: measured best between 1 and 8 MB on 2 cores (L2 2x1 MB)
-INPUT_GRAD_SCALE = 2  # col2im adds one slice per tap and block: larger blocks, fewer adds (measured in a CNN step)
+TAP_BLOCK_SCALE = 4  # blocks of shifted products hold no columns: 4x larger (measured in CNN steps, 256 and 4,000)
 CUDA_BLOCK_BYTES = 64 << 20  # on a GPU a kernel launch costs more than memory traffic: few, large blocks (unmeasured)
 TRANSPOSED_MIN_ROWS = 16  # see gemm_result
 
 
-def to_plane(xp: Tensor, tail: int) -> Tensor:
-    """A padded ``(N, C, Hp, Wp)`` batch laid out as ``(C, Hp*N*Wp + tail)`` (see the module docstring): one
-    strided copy. ``tail`` zeros after the last row keep the garbage columns of the last output row inside it."""
+def to_plane(xp: Tensor, tail: int, dtype: torch.dtype) -> Tensor:
+    """A padded ``(N, C, Hp, Wp)`` batch laid out as ``(C, Hp*N*Wp + tail)`` in ``dtype`` (see the module
+    docstring): one strided copy. ``tail`` zeros after the last row keep the garbage columns of the last output row
+    inside it."""
     N, C, Hp, Wp = xp.shape
-    plane = xp.new_empty(C, Hp * N * Wp + tail)
+    plane = xp.new_empty(C, Hp * N * Wp + tail, dtype=dtype)
     plane[:, Hp * N * Wp :].zero_()
     plane[:, : Hp * N * Wp].view(C, Hp, N, Wp).copy_(xp.permute(1, 2, 0, 3))
     return plane
@@ -101,40 +104,54 @@ def gemm_result(like: Tensor, shape: tuple[int, ...], rows: int, dtype: torch.dt
     return like.new_empty((*shape[:-2], shape[-1], shape[-2]), dtype=dtype).transpose(-1, -2)
 
 
-def plane_conv(src: Tensor, weight: Tensor, groups: int, step: tuple[int, int], total: int) -> Tensor:
-    """``out[:, t] = sum over (c, i, j) of weight[:, c, i, j] * src[c, t + off(i, j)]``, block by block.
+def accumulator(dtype: torch.dtype) -> torch.dtype:
+    """The dtype sums are kept in: float32 for float16 and bfloat16, else ``dtype`` itself."""
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
 
-    ``src`` is a plane's ``(C, L)`` data and ``weight`` ``(O, C/groups, kH, kW)``; returns ``out``, ``(O, total)``,
-    row-major or transposed (:func:`gemm_result`).
+
+def contiguous(t: Tensor, dtype: torch.dtype) -> Tensor:
+    """``t`` as a contiguous tensor of ``dtype``: at most one copy."""
+    return t.contiguous() if t.dtype == dtype else t.new_empty(t.shape, dtype=dtype).copy_(t)
+
+
+def tap_offsets(kernel: Pair, step: tuple[int, int]) -> list[int]:
+    """``off(i, j)`` of every tap, row-major: how far on in the plane tap ``(i, j)`` reads."""
+    return [i * step[0] + j * step[1] for i in range(kernel[0]) for j in range(kernel[1])]
+
+
+def plane_conv(src: Tensor, weight: Tensor, groups: int, step: tuple[int, int], total: int) -> Tensor:
+    """``out[:, t] = sum over taps of weight[:, :, i, j] @ src[:, t + off(i, j)]``, block by block.
+
+    ``src`` is a plane's ``(C, L)`` data and ``weight`` ``(O, C/groups, kH, kW)`` of the same dtype; returns
+    ``out``, ``(O, total)``, row-major or transposed (:func:`gemm_result`).
     """
     O, Cg, kH, kW = weight.shape
-    Og, K = O // groups, Cg * kH * kW
-    w = weight.reshape(groups, Og, K)
-    out = gemm_result(src, (O, total), Og)
-    T = block_size(src, K, total)
-    buffer = src.new_empty(K * T)
+    Og = O // groups
+    w_taps = weight.reshape(groups, Og, Cg, kH * kW).permute(0, 3, 1, 2)  # (G, kH*kW, O/G, C/G): W per tap
+    out = gemm_result(src, (O, total), Og).zero_()
+    T = block_size(src, Og + Cg, total, TAP_BLOCK_SCALE)
+    offsets = tap_offsets((kH, kW), step)
     for g, s, n in blocks(groups, total, T):
-        cols = block_columns(src[g * Cg : (g + 1) * Cg], (kH, kW), step, s, n, buffer)
-        torch.mm(w[g], cols, out=out[g * Og : (g + 1) * Og, s : s + n])
+        dst, data = out[g * Og : (g + 1) * Og, s : s + n], src[g * Cg : (g + 1) * Cg]
+        for off, w in zip(offsets, w_taps[g].unbind(0), strict=True):
+            dst.addmm_(w, data.narrow(1, s + off, n))
     return out
 
 
 def plane_weight_grad(src: Tensor, grad: Tensor, weight_shape: torch.Size, groups: int, step: tuple[int, int]):
-    """``dL/dW[o, (c, i, j)] = sum over t of grad[o, t] * src[c, t + off(i, j)]``, accumulated block by block."""
+    """``dL/dW[o, (c, i, j)] = sum over t of grad[o, t] * src[c, t + off(i, j)]``, accumulated block by block.
+
+    Returns ``(G, O/G, C/G*kH*kW)``, row-major or transposed (:func:`gemm_result`).
+    """
     O, Cg, kH, kW = weight_shape
     Og, K, total = O // groups, Cg * kH * kW, grad.shape[1]
-    low_precision = src.dtype in (torch.float16, torch.bfloat16)  # sum the blocks' products in float32
-    grad_w = gemm_result(grad, (groups, Og, K), Og, dtype=torch.float32 if low_precision else grad.dtype).zero_()
+    grad_w = gemm_result(grad, (groups, Og, K), Og).zero_()
     T = block_size(src, K, total)
     buffer = src.new_empty(K * T)
     for g, s, n in blocks(groups, total, T):
         cols = block_columns(src[g * Cg : (g + 1) * Cg], (kH, kW), step, s, n, buffer)
-        block = grad[g * Og : (g + 1) * Og, s : s + n]
-        if low_precision:
-            grad_w[g] += torch.mm(block, cols.T)
-        else:
-            grad_w[g].addmm_(block, cols.T)
-    return grad_w.to(grad.dtype).contiguous().view(weight_shape)
+        grad_w[g].addmm_(grad[g * Og : (g + 1) * Og, s : s + n], cols.T)
+    return grad_w
 
 
 def conv2d_plane(
@@ -147,32 +164,35 @@ def conv2d_plane(
     oH, oW = Hp - dilation[0] * (kH - 1), Wp - dilation[1] * (kW - 1)
     row = N * Wp  # one padded row of every sample: the distance between vertically adjacent pixels
     step = (dilation[0] * row, dilation[1])
-    flat = plane_conv(to_plane(xp, tail=dilation[1] * (kW - 1)), weight, groups, step, oH * row)  # garbage incl.
+    acc = accumulator(x.dtype)
+    src = to_plane(xp, tail=dilation[1] * (kW - 1), dtype=acc)
+    flat = plane_conv(src, weight.to(acc), groups, step, oH * row)  # (O, H_out*N*Wp), garbage columns included
     out = flat.unflatten(1, (oH, N, Wp))[..., :oW].permute(2, 0, 1, 3)  # (N, O, H_out, W_out), a view
     result = x.new_empty(N, O, oH, oW)
     if bias is None:
         return result.copy_(out)
+    if acc != x.dtype:  # the bias too is added before the one rounding
+        return result.copy_(out + bias.to(acc).reshape(1, O, 1, 1))
     return torch.add(out, bias.reshape(1, O, 1, 1), out=result)
 
 
 def plane_input_grad(grad: Tensor, weight: Tensor, groups: int, step: tuple[int, int], length: int) -> Tensor:
-    """``dL/dplane[c, t + off(i, j)] += W[o, c, i, j] * grad[o, t]``: ``(O, T) -> (C, length)``, block by block.
+    """``dL/dplane[:, t + off(i, j)] += W[:, :, i, j]^T @ grad[:, t]``: ``(O, T) -> (C, length)``, block by block.
 
-    Each block's gradient columns are one GEMM, ``W^T @ grad``, ``(C/G*kH*kW, T)``; the row of tap ``(c, i, j)``
-    is then added onto the plane at ``off(i, j)`` further on (col2im: one add per tap).
+    Per tap, the block's ``(C/G, T)`` gradient is one GEMM accumulated straight onto the plane ``off(i, j)``
+    further on (``addmm_`` into a strided slice): col2im without the gradient columns, which ran 1.9x faster than
+    a GEMM into them and one add per tap (the study's second conv, batch 256, 2 cores).
     """
     O, Cg, kH, kW = weight.shape
-    Og, K, total = O // groups, Cg * kH * kW, grad.shape[1]
-    w_t = weight.reshape(groups, Og, K).transpose(1, 2)  # (G, C/G*kH*kW, O/G)
+    Og, total = O // groups, grad.shape[1]
+    w_taps = weight.reshape(groups, Og, Cg, kH * kW).permute(0, 3, 2, 1)  # (G, kH*kW, C/G, O/G): W^T per tap
     plane = grad.new_zeros(Cg * groups, length)
-    T = block_size(grad, K, total, INPUT_GRAD_SCALE)
-    buffer = grad.new_empty(K * T)
-    offsets = [i * step[0] + j * step[1] for i in range(kH) for j in range(kW)]  # off(i, j), row-major taps
+    T = block_size(grad, Og + Cg, total, TAP_BLOCK_SCALE)
+    offsets = tap_offsets((kH, kW), step)
     for g, s, n in blocks(groups, total, T):
         block, dst = grad[g * Og : (g + 1) * Og, s : s + n], plane[g * Cg : (g + 1) * Cg]
-        cols = torch.mm(w_t[g], block, out=buffer[: K * n].view(K, n))  # the block's gradient columns
-        for off, tap in zip(offsets, cols.view(Cg, kH * kW, n).unbind(1), strict=True):
-            dst.narrow(1, s + off, n).add_(tap)  # (C/G, T) onto the plane, off(i, j) further on
+        for off, w_t in zip(offsets, w_taps[g].unbind(0), strict=True):
+            dst.narrow(1, s + off, n).addmm_(w_t, block)
     return plane
 
 
@@ -194,15 +214,18 @@ def conv2d_plane_backward(
     row = N * Wp
     step = (dilation[0] * row, dilation[1])
     tail = step[1] * (kW - 1)  # the garbage columns of the last output row read this far past the last padded row
-    g = grad_out.new_empty(O, oH, N, Wp)  # g as (O, H_out, N, Wp), zero in the garbage columns
+    acc = accumulator(x.dtype)
+    g = grad_out.new_empty(O, oH, N, Wp, dtype=acc)  # g as (O, H_out, N, Wp), zero in the garbage columns
     g[..., :oW] = grad_out.permute(1, 2, 0, 3)
     g[..., oW:] = 0
     g = g.view(O, oH * row)
     grad_x = grad_w = None
     if needs[1]:
-        grad_w = plane_weight_grad(to_plane(xp, tail), g, weight.shape, groups, step)
+        grad_w = plane_weight_grad(to_plane(xp, tail, acc), g, weight.shape, groups, step)
+        grad_w = contiguous(grad_w, x.dtype).view(weight.shape)
     if needs[0]:
-        grad_plane = plane_input_grad(g, weight, groups, step, Hp * row + tail)  # (C, Hp*N*Wp + tail)
+        grad_plane = plane_input_grad(g, weight.to(acc), groups, step, Hp * row + tail)  # (C, Hp*N*Wp + tail)
         grad_xp = grad_plane[:, : Hp * row].view(C, Hp, N, Wp).permute(2, 0, 1, 3)  # (N, C, Hp, Wp)
-        grad_x = unpad(grad_xp, x.shape[2:], padding, padding_mode).contiguous()  # zero padding: a crop
+        grad_xp = unpad(grad_xp, x.shape[2:], padding, padding_mode)  # zero padding: a crop
+        grad_x = contiguous(grad_xp, x.dtype)
     return grad_x, grad_w
