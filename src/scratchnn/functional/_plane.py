@@ -128,12 +128,14 @@ def plane_conv(src: Tensor, weight: Tensor, groups: int, step: tuple[int, int], 
     O, Cg, kH, kW = weight.shape
     Og = O // groups
     w_taps = weight.reshape(groups, Og, Cg, kH * kW).permute(0, 3, 1, 2)  # (G, kH*kW, O/G, C/G): W per tap
-    out = gemm_result(src, (O, total), Og).zero_()
+    out = gemm_result(src, (O, total), Og)
     T = block_size(src, Og + Cg, total, TAP_BLOCK_SCALE)
     offsets = tap_offsets((kH, kW), step)
     for g, s, n in blocks(groups, total, T):
         dst, data = out[g * Og : (g + 1) * Og, s : s + n], src[g * Cg : (g + 1) * Cg]
-        for off, w in zip(offsets, w_taps[g].unbind(0), strict=True):
+        first, *rest = zip(offsets, w_taps[g].unbind(0), strict=True)
+        torch.mm(first[1], data.narrow(1, s + first[0], n), out=dst)  # the first tap writes, the others add
+        for off, w in rest:
             dst.addmm_(w, data.narrow(1, s + off, n))
     return out
 
