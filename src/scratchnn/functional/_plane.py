@@ -47,7 +47,7 @@ from ._windows import Pair, pad, unpad
 Padding = tuple[int, int, int, int]  # (left, right, top, bottom), as F.pad takes it
 
 CPU_BLOCK_BYTES = 4 << 20  # one block of columns: measured best between 1 and 8 MB on 2 cores (L2 2x1 MB)
-TAP_BLOCK_SCALE = 4  # blocks of shifted products hold no columns: 4x larger (measured in CNN steps, 256 and 4,000)
+TAP_BLOCK_SCALE = 2  # blocks of shifted products hold no columns: 2x larger (measured: a 64->64 conv, conv2, steps)
 CUDA_BLOCK_BYTES = 64 << 20  # on a GPU a kernel launch costs more than memory traffic: few, large blocks (unmeasured)
 TRANSPOSED_MIN_ROWS = 16  # see gemm_result
 
@@ -81,7 +81,7 @@ def block_columns(data: Tensor, kernel: Pair, step: tuple[int, int], t0: int, T:
 def block_size(x: Tensor, K: int, total: int, scale: int = 1) -> int:
     """Columns per block: as many as fit ``scale`` times the cache budget with ``K`` rows, at least one, at most
     ``total``."""
-    budget = scale * (CUDA_BLOCK_BYTES if x.is_cuda else CPU_BLOCK_BYTES)
+    budget = int(scale * (CUDA_BLOCK_BYTES if x.is_cuda else CPU_BLOCK_BYTES))
     return min(max(1, budget // (K * x.element_size())), total)
 
 
@@ -92,16 +92,18 @@ def blocks(groups: int, total: int, T: int) -> Iterator[tuple[int, int, int]]:
             yield g, s, min(T, total - s)
 
 
-def gemm_result(like: Tensor, shape: tuple[int, ...], rows: int, dtype: torch.dtype | None = None) -> Tensor:
+def gemm_result(like: Tensor, shape: tuple[int, ...], rows: int) -> Tensor:
     """An empty result ``(..., R, Q)`` for GEMMs with ``rows`` output rows each, laid out for the fastest GEMM.
 
     On the CPU with ``rows >= TRANSPOSED_MIN_ROWS`` it is stored transposed, as ``(..., Q, R)``: torch then hands
-    MKL each ``(rows, K) @ (K, T)`` product as ``(T, K) @ (K, rows)``, which ran 15-30% faster for 16-64 rows
-    (conv2's 16 included) and 3-5x slower for 8 or fewer (2 cores, AMD EPYC, MKL 2024.2). Elsewhere, row-major.
+    MKL each ``(rows, K) @ (K, T)`` product as ``(T, K) @ (K, rows)``. Measured on 2 cores (AMD EPYC, MKL
+    2024.2): 15-30% faster for 16-64 rows with K from 36 to 576 (dL/dW's products), 8% and 25% faster for the
+    shifted products of the study's conv2 and of a 64->64 conv, and 3-5x slower for 8 rows or fewer. Elsewhere,
+    row-major.
     """
     if like.device.type != "cpu" or rows < TRANSPOSED_MIN_ROWS:
-        return like.new_empty(shape, dtype=dtype)
-    return like.new_empty((*shape[:-2], shape[-1], shape[-2]), dtype=dtype).transpose(-1, -2)
+        return like.new_empty(shape)
+    return like.new_empty((*shape[:-2], shape[-1], shape[-2])).transpose(-1, -2)
 
 
 def accumulator(dtype: torch.dtype) -> torch.dtype:

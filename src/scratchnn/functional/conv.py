@@ -24,10 +24,11 @@ Every step of the backward is itself a differentiable tensor op, so double backw
 
 Speed. Written out in full, the columns of a batch are ``kH*kW`` copies of it (46 MB for the study's second conv
 at batch 256), and building them costs more than the product. :class:`Conv2dFunction` (the ``'manual'`` engine)
-therefore computes stride-1 convolutions a cache-sized block of columns at a time, on a batch-interleaved
-layout where every block's im2col is one strided copy (:mod:`._plane`); the same formulas, the same results up
-to float rounding, and no ``kH*kW``-sized buffer. Strided convolutions, double backward and the ``'autograd'``
-engine use the whole-batch columns written above.
+therefore computes stride-1 convolutions on a batch-interleaved layout where every kernel tap reads the input a
+fixed distance further on (:mod:`._plane`): the product with the columns becomes a sum of ``kH*kW`` shifted
+products, one per tap, each reading the input in place, and only dL/dW copies columns, a cache-sized block at a
+time. The same formulas, the same results up to float rounding, and no ``kH*kW``-sized buffer. Strided
+convolutions, double backward and the ``'autograd'`` engine use the whole-batch columns written above.
 """
 
 from __future__ import annotations
@@ -165,7 +166,7 @@ class Conv2dFunction(torch.autograd.Function):
         ctx.args = args
         ctx.has_bias = bias is not None
         ctx.blocked = _blocked(x, weight, args)
-        if ctx.blocked:  # the same columns, a cache-sized block at a time (functional/_plane.py)
+        if ctx.blocked:  # the same sums, one shifted product per tap (functional/_plane.py)
             ctx.save_for_backward(x, weight, None)
             return conv2d_plane(x, weight, bias, args.padding, args.padding_mode, args.dilation, args.groups)
         cols = columns(x, weight.shape, args)  # (G, C/G*kH*kW, N*L)
