@@ -23,12 +23,16 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("taps_min_channels", [1, 1 << 20])  # shifted products always, block columns always
 @pytest.mark.parametrize("transposed_min_rows", [1, 16, 1 << 20])  # every GEMM result transposed, some, none
 @pytest.mark.parametrize("block_bytes", [8, 1000, 1 << 21])  # a column or less per block, a few rows, one block
 @pytest.mark.parametrize("case", CASES, ids=str)
-def test_blocked_conv_matches_torch_at_any_block_size(case, block_bytes, transposed_min_rows, monkeypatch):
+def test_blocked_conv_matches_torch_at_any_block_size(
+    case, block_bytes, transposed_min_rows, taps_min_channels, monkeypatch
+):
     monkeypatch.setattr(_plane, "CPU_BLOCK_BYTES", block_bytes)
     monkeypatch.setattr(_plane, "TRANSPOSED_MIN_ROWS", transposed_min_rows)
+    monkeypatch.setattr(_plane, "TAPS_MIN_CHANNELS", taps_min_channels)
     N, C, O, H, W, kernel, padding, dilation, groups, mode = case
     gen = torch.Generator().manual_seed(0)
     kH, kW = (kernel, kernel) if isinstance(kernel, int) else kernel
@@ -119,12 +123,14 @@ def test_non_finite_values_spread_only_where_torch_spreads_them(where, value):
         torch.testing.assert_close(ours, theirs, equal_nan=True)
 
 
+@pytest.mark.parametrize("taps_min_channels", [8, 1 << 20])  # shifted products, block columns
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-def test_half_precision_sums_are_kept_in_float32(dtype, monkeypatch):
+def test_half_precision_sums_are_kept_in_float32(dtype, taps_min_channels, monkeypatch):
     """Many blocks and 25 shifted products per output: the output, dL/dx and dL/dW in float16 and bfloat16 stay as
     close to the float64 truth as torch.nn's (every sum is float32, rounded once; summed in the input's dtype,
     dL/dx and the output come out 2-4x further off)."""
     monkeypatch.setattr(_plane, "CPU_BLOCK_BYTES", 8 << 10)  # about a hundred blocks
+    monkeypatch.setattr(_plane, "TAPS_MIN_CHANNELS", taps_min_channels)
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(64, 8, 15, 15, dtype=torch.float64, generator=gen)
     weight = torch.randn(16, 8, 5, 5, dtype=torch.float64, generator=gen) / 10

@@ -48,6 +48,8 @@ Padding = tuple[int, int, int, int]  # (left, right, top, bottom), as F.pad take
 
 CPU_BLOCK_BYTES = 4 << 20  # one block of columns: measured best between 1 and 8 MB on 2 cores (L2 2x1 MB)
 TAP_BLOCK_SCALE = 2  # blocks of shifted products hold no columns: 2x larger (measured: a 64->64 conv, conv2, steps)
+COL2IM_BLOCK_SCALE = 2  # col2im adds one slice per tap and block: larger blocks, fewer adds (measured in a CNN step)
+TAPS_MIN_CHANNELS = 8  # see shifted_products
 CUDA_BLOCK_BYTES = 64 << 20  # on a GPU a kernel launch costs more than memory traffic: few, large blocks (unmeasured)
 TRANSPOSED_MIN_ROWS = 16  # see gemm_result
 
@@ -121,16 +123,37 @@ def tap_offsets(kernel: Pair, step: tuple[int, int]) -> list[int]:
     return [i * step[0] + j * step[1] for i in range(kernel[0]) for j in range(kernel[1])]
 
 
+def shifted_products(channels: int) -> bool:
+    """Whether the forward and dL/dx run as shifted products (one GEMM per tap) rather than on block columns.
+
+    Per tap, the forward's product sums over only the ``channels = C/G`` input channels of a group, and dL/dx's
+    has only that many rows; below ``TAPS_MIN_CHANNELS`` such thin products run badly and one GEMM over block
+    columns (``C/G*kH*kW`` deep) wins. Measured on 2 cores against the block columns: the forward 1.9x slower by
+    taps with 1 channel (conv1) and 0.8-1.2x with 2-6; dL/dx 1.3-2.4x slower with 1-6 channels; from 8 channels
+    both 1.4-3x faster.
+    """
+    return channels >= TAPS_MIN_CHANNELS
+
+
 def plane_conv(src: Tensor, weight: Tensor, groups: int, step: tuple[int, int], total: int) -> Tensor:
     """``out[:, t] = sum over taps of weight[:, :, i, j] @ src[:, t + off(i, j)]``, block by block.
 
     ``src`` is a plane's ``(C, L)`` data and ``weight`` ``(O, C/groups, kH, kW)`` of the same dtype; returns
-    ``out``, ``(O, total)``, row-major or transposed (:func:`gemm_result`).
+    ``out``, ``(O, total)``, row-major or transposed (:func:`gemm_result`). Shifted products or block columns, as
+    :func:`shifted_products` picks.
     """
     O, Cg, kH, kW = weight.shape
-    Og = O // groups
-    w_taps = weight.reshape(groups, Og, Cg, kH * kW).permute(0, 3, 1, 2)  # (G, kH*kW, O/G, C/G): W per tap
+    Og, K = O // groups, Cg * kH * kW
     out = gemm_result(src, (O, total), Og)
+    if not shifted_products(Cg):
+        w = weight.reshape(groups, Og, K)
+        T = block_size(src, K, total)
+        buffer = src.new_empty(K * T)
+        for g, s, n in blocks(groups, total, T):
+            cols = block_columns(src[g * Cg : (g + 1) * Cg], (kH, kW), step, s, n, buffer)
+            torch.mm(w[g], cols, out=out[g * Og : (g + 1) * Og, s : s + n])
+        return out
+    w_taps = weight.reshape(groups, Og, Cg, kH * kW).permute(0, 3, 1, 2)  # (G, kH*kW, O/G, C/G): W per tap
     T = block_size(src, Og + Cg, total, TAP_BLOCK_SCALE)
     offsets = tap_offsets((kH, kW), step)
     for g, s, n in blocks(groups, total, T):
@@ -183,16 +206,27 @@ def conv2d_plane(
 def plane_input_grad(grad: Tensor, weight: Tensor, groups: int, step: tuple[int, int], length: int) -> Tensor:
     """``dL/dplane[:, t + off(i, j)] += W[:, :, i, j]^T @ grad[:, t]``: ``(O, T) -> (C, length)``, block by block.
 
-    Per tap, the block's ``(C/G, T)`` gradient is one GEMM accumulated straight onto the plane ``off(i, j)``
-    further on (``addmm_`` into a strided slice): col2im without the gradient columns, which ran 1.9x faster than
-    a GEMM into them and one add per tap (the study's second conv, batch 256, 2 cores).
+    Shifted products (:func:`shifted_products`): per tap, the block's ``(C/G, T)`` gradient is one GEMM
+    accumulated straight onto the plane ``off(i, j)`` further on (``addmm_`` into a strided slice). Otherwise
+    col2im: the block's gradient columns are one GEMM, ``W^T @ grad``, ``(C/G*kH*kW, T)``, and the row of tap
+    ``(c, i, j)`` is added onto the plane ``off(i, j)`` further on (one add per tap).
     """
     O, Cg, kH, kW = weight.shape
-    Og, total = O // groups, grad.shape[1]
-    w_taps = weight.reshape(groups, Og, Cg, kH * kW).permute(0, 3, 2, 1)  # (G, kH*kW, C/G, O/G): W^T per tap
+    Og, K, total = O // groups, Cg * kH * kW, grad.shape[1]
     plane = grad.new_zeros(Cg * groups, length)
-    T = block_size(grad, Og + Cg, total, TAP_BLOCK_SCALE)
     offsets = tap_offsets((kH, kW), step)
+    if not shifted_products(Cg):
+        w_t = weight.reshape(groups, Og, K).transpose(1, 2)  # (G, C/G*kH*kW, O/G)
+        T = block_size(grad, K, total, COL2IM_BLOCK_SCALE)
+        buffer = grad.new_empty(K * T)
+        for g, s, n in blocks(groups, total, T):
+            block, dst = grad[g * Og : (g + 1) * Og, s : s + n], plane[g * Cg : (g + 1) * Cg]
+            cols = torch.mm(w_t[g], block, out=buffer[: K * n].view(K, n))  # the block's gradient columns
+            for off, tap in zip(offsets, cols.view(Cg, kH * kW, n).unbind(1), strict=True):
+                dst.narrow(1, s + off, n).add_(tap)  # (C/G, T) onto the plane, off(i, j) further on
+        return plane
+    w_taps = weight.reshape(groups, Og, Cg, kH * kW).permute(0, 3, 2, 1)  # (G, kH*kW, C/G, O/G): W^T per tap
+    T = block_size(grad, Og + Cg, total, TAP_BLOCK_SCALE)
     for g, s, n in blocks(groups, total, T):
         block, dst = grad[g * Og : (g + 1) * Og, s : s + n], plane[g * Cg : (g + 1) * Cg]
         for off, w_t in zip(offsets, w_taps[g].unbind(0), strict=True):
