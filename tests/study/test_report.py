@@ -244,7 +244,8 @@ class _FakeChromium:
             data = base64.b64encode(self.STRIPES).decode()
             return (
                 f'<html><head><title>t</title></head><body data-image-boxes="{self.BOXES}">'
-                f'<img src="data:image/png;base64,{data}"><img src="https://example.com/a.png"><img src="x.png">'
+                f'<img data-probe="0" src="data:image/png;base64,{data}">'
+                '<img data-probe="1" src="https://example.com/a.png"><img data-probe="2" src="x.png">'
                 "</body></html>"
             )
         self.shots += 1
@@ -342,3 +343,33 @@ def test_screenshot_script_replaces_with_force_and_reports_what_was_painted(chro
     assert "7/7 images loaded, 3/3 in the window painted" in result.stdout
     with Image.open(out) as image:
         assert image.size == (1280, 2400)
+
+
+def test_a_truncated_data_image_falls_back_to_the_whole_box_check():
+    from scratchnn.study.browser import _decoded
+
+    png = _striped_png()
+    source = "data:image/png;base64," + base64.b64encode(png[: len(png) * 2 // 3]).decode()
+    assert _decoded(source, (0, 0, 300, 200)) is None  # Chromium may draw it; Pillow refuses it
+    whole = "data:image/png;base64," + base64.b64encode(png).decode()
+    assert _decoded(whole, (0, 0, 300, 200)).size == (300, 200)
+
+
+def test_images_in_a_template_do_not_shift_the_others(chromium, tmp_path):
+    """An ``<img>`` in a ``<template>`` is in the page's text but not among its images: the visible image keeps
+    its own source, and a white image with one dark line counts as painted at the first screenshot."""
+    line = Image.new("L", (300, 200), 255)
+    line.paste(0, (0, 0, 300, 4))
+    buffer = io.BytesIO()
+    line.save(buffer, format="PNG")
+    stripes, white = (base64.b64encode(png).decode() for png in (_striped_png(), buffer.getvalue()))
+    page = tmp_path / "page.html"
+    page.write_text(
+        "<!DOCTYPE html><html><head><title>t</title></head><body>"
+        f'<template><img src="data:image/png;base64,{stripes}"></template>'
+        f'<img src="data:image/png;base64,{white}" style="padding: 40px; border: 8px solid #fff"></body></html>',
+        encoding="utf-8",
+    )
+    seen = render_in_chromium(page, tmp_path / "shot.png")
+    assert seen["img_tags"] == 2 and seen["images_total"] == seen["images_loaded"] == 1
+    assert seen["images_visible"] == seen["images_painted"] == 1 and seen["screenshots"] == 1

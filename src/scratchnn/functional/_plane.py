@@ -1,4 +1,4 @@
-"""Stride-1 convolution on a batch-interleaved plane: sums of shifted products, without a k²-sized buffer.
+"""Stride-1 convolution on a batch-interleaved plane: shifted products or block columns, no k²-sized buffer.
 
 The reference convolution (:func:`scratchnn.functional.conv.columns`) copies every window of the whole batch into
 one ``(C*kH*kW, N*L)`` matrix: ``kH*kW`` times the input, 46 MB for the study's second conv at batch 256. Writing
@@ -14,8 +14,11 @@ distance ``off(i, j) = i*dH*N*Wp + j*dW``. So output ``t`` is::
 
 For a block of outputs ``[t0, t0 + T)`` the inputs of tap ``(i, j)`` are ``plane[:, t0 + off : t0 + off + T]``, a
 strided ``(C, T)`` view that a GEMM reads in place. The forward is a sum of ``kH*kW`` shifted products: per tap
-one GEMM ``(O, C) @ (C, T)``, accumulated into the block's output (``addmm_``). The columns an im2col would copy
-are never written (for the study's second conv at batch 256 this ran 3x faster than a GEMM over copied columns).
+and group one GEMM ``(O/G, C/G) @ (C/G, T)``, accumulated into the block's output (``addmm_``). The columns an
+im2col would copy are never written (for the study's second conv at batch 256 this ran 3x faster than a GEMM
+over copied columns). With fewer than 8 input channels per group such products are too thin to run well
+(:func:`shifted_products`), and the block's im2col is copied instead: the ``C/G*kH*kW`` runs above, one strided
+view and one copy into a cache-sized buffer, then one GEMM.
 An output column near the right edge (``col >= W_out``) runs past the end of its row into the next sample's row:
 those ``dW*(kW - 1)`` garbage columns per row are computed and thrown away (the price of the layout: ``Wp / W_out``
 more work, 1.07x and 1.27x for the study's convs).
@@ -24,7 +27,8 @@ Backward lays the output gradient ``g`` out the same way, ``(O, H_out, N, Wp)``,
 columns, and goes block by block again:
 
 - ``dL/dplane[:, t + off(i, j)] += W[:, :, i, j]^T @ g[:, t]``: per tap one GEMM added onto the plane
-  ``off(i, j)`` further on, the same sum of shifted products run backwards (col2im without the columns). The zero
+  ``off(i, j)`` further on, the same sum of shifted products run backwards (col2im without the columns); with
+  fewer than 8 input channels per group, the block's gradient columns ``W^T @ g`` and one add per tap. The zero
   garbage columns add nothing (for finite weights; :mod:`.conv` sends infinite ones to the whole-batch columns),
   so this is the exact gradient of every padded pixel; the adjoint of the padding then sums it onto the input.
 - ``dL/dW[o, (c, i, j)] = sum over t of g[o, t] * plane[c, t + off(i, j)]``: here a product per tap would be a
@@ -83,7 +87,7 @@ def block_columns(data: Tensor, kernel: Pair, step: tuple[int, int], t0: int, T:
 def block_size(x: Tensor, K: int, total: int, scale: int = 1) -> int:
     """Columns per block: as many as fit ``scale`` times the cache budget with ``K`` rows, at least one, at most
     ``total``."""
-    budget = int(scale * (CUDA_BLOCK_BYTES if x.is_cuda else CPU_BLOCK_BYTES))
+    budget = scale * (CUDA_BLOCK_BYTES if x.is_cuda else CPU_BLOCK_BYTES)
     return min(max(1, budget // (K * x.element_size())), total)
 
 
@@ -153,7 +157,7 @@ def plane_conv(src: Tensor, weight: Tensor, groups: int, step: tuple[int, int], 
             cols = block_columns(src[g * Cg : (g + 1) * Cg], (kH, kW), step, s, n, buffer)
             torch.mm(w[g], cols, out=out[g * Og : (g + 1) * Og, s : s + n])
         return out
-    w_taps = weight.reshape(groups, Og, Cg, kH * kW).permute(0, 3, 1, 2)  # (G, kH*kW, O/G, C/G): W per tap
+    w_taps = weight.reshape(groups, Og, Cg, kH * kW).permute(0, 3, 1, 2).contiguous()  # (G, kH*kW, O/G, C/G)
     T = block_size(src, Og + Cg, total, TAP_BLOCK_SCALE)
     offsets = tap_offsets((kH, kW), step)
     for g, s, n in blocks(groups, total, T):
@@ -225,7 +229,7 @@ def plane_input_grad(grad: Tensor, weight: Tensor, groups: int, step: tuple[int,
             for off, tap in zip(offsets, cols.view(Cg, kH * kW, n).unbind(1), strict=True):
                 dst.narrow(1, s + off, n).add_(tap)  # (C/G, T) onto the plane, off(i, j) further on
         return plane
-    w_taps = weight.reshape(groups, Og, Cg, kH * kW).permute(0, 3, 2, 1)  # (G, kH*kW, C/G, O/G): W^T per tap
+    w_taps = weight.reshape(groups, Og, Cg, kH * kW).permute(0, 3, 2, 1).contiguous()  # (G, kH*kW, C/G, O/G)
     T = block_size(grad, Og + Cg, total, TAP_BLOCK_SCALE)
     for g, s, n in blocks(groups, total, T):
         block, dst = grad[g * Og : (g + 1) * Og, s : s + n], plane[g * Cg : (g + 1) * Cg]

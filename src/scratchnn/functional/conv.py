@@ -25,9 +25,10 @@ Every step of the backward is itself a differentiable tensor op, so double backw
 Speed. Written out in full, the columns of a batch are ``kH*kW`` copies of it (46 MB for the study's second conv
 at batch 256), and building them costs more than the product. :class:`Conv2dFunction` (the ``'manual'`` engine)
 therefore computes stride-1 convolutions on a batch-interleaved layout where every kernel tap reads the input a
-fixed distance further on (:mod:`._plane`): the product with the columns becomes a sum of ``kH*kW`` shifted
-products, one per tap, each reading the input in place, and only dL/dW copies columns, a cache-sized block at a
-time. The same formulas, the same results up to float rounding, and no ``kH*kW``-sized buffer. Strided
+fixed distance further on (:mod:`._plane`): from 8 input channels per group, the product with the columns
+becomes a sum of ``kH*kW`` shifted products, one per tap, each reading the input in place, and only dL/dW copies
+columns; with fewer channels, columns are copied a cache-sized block at a time. The same formulas, the same
+results up to float rounding, and no ``kH*kW``-sized buffer. Strided
 convolutions, double backward and the ``'autograd'`` engine use the whole-batch columns written above.
 """
 
@@ -166,7 +167,7 @@ class Conv2dFunction(torch.autograd.Function):
         ctx.args = args
         ctx.has_bias = bias is not None
         ctx.blocked = _blocked(x, weight, args)
-        if ctx.blocked:  # the same sums, one shifted product per tap (functional/_plane.py)
+        if ctx.blocked:  # the same sums, block by block on a plane layout (functional/_plane.py)
             ctx.save_for_backward(x, weight, None)
             return conv2d_plane(x, weight, bias, args.padding, args.padding_mode, args.dilation, args.groups)
         cols = columns(x, weight.shape, args)  # (G, C/G*kH*kW, N*L)
@@ -193,7 +194,7 @@ class Conv2dFunction(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             grad_x = _grad_input(g, x, weight, a)  # (N, C, H, W)
         if ctx.needs_input_grad[1]:
-            if cols is None or torch.is_grad_enabled():  # not kept (blocked forward), or double backward: columns
+            if cols is None or torch.is_grad_enabled():  # not kept (plane forward), or double backward: columns
                 # that carry the graph back to x
                 cols = columns(x, weight.shape, a)  # (G, C/G*kH*kW, N*L)
             grad_w = torch.matmul(g, cols.transpose(1, 2))  # (G, O/G, C/G*kH*kW): one GEMM over all N*L columns

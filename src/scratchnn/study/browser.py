@@ -2,9 +2,10 @@
 
 :func:`render_in_chromium` loads a temporary copy of the page, with a short probe script appended, through
 ``--dump-dom``; the probe writes onto ``<body>`` how many ``<img>`` the page has, how many of them decoded
-(``complete`` and ``naturalWidth > 0``) and where each decoded one was laid out, so a broken or external image
-shows up as a count that falls short. The report itself stays script-free. The copy lives in a fresh temporary
-directory, so any image the page tried to load by a relative path would fail there too.
+(``complete`` and ``naturalWidth > 0``) and where each decoded one was laid out (its content box, inside any
+padding and border), so a broken or external image shows up as a count that falls short. The report itself stays
+script-free. The copy lives in a fresh temporary directory, so any image the page tried to load by a relative path
+would fail there too.
 
 The screenshot, when asked for, is taken of the original file in a window of the same size as the probe's, so the
 probe's layout tells where each image must appear in it. Headless Chromium can capture a frame before every image
@@ -12,7 +13,8 @@ is rasterised (an image's box, or some tiles of it, are then left blank), so eac
 bands of :data:`BAND` rows: a band that is one flat colour in the screenshot where the image itself has something
 there (the image is decoded from its ``data:`` URI and scaled to its box) is unpainted; for an image from elsewhere,
 only a whole box of one flat colour is. A screenshot with an unpainted image is taken again, up to ``attempts``
-times in all.
+times in all. The check assumes an image fills its content box: one drawn smaller inside it (``object-fit:
+contain``), or a flat-coloured image from elsewhere, counts as unpainted (the study's report has neither).
 """
 
 from __future__ import annotations
@@ -52,10 +54,15 @@ PROBE = """<script>
     var loaded = images.filter(function (image) { return image.complete && image.naturalWidth > 0; });
     document.body.dataset.imagesTotal = images.length;
     document.body.dataset.imagesLoaded = loaded.length;
-    document.body.dataset.imageBoxes = images.map(function (image) {
+    document.body.dataset.imageBoxes = images.map(function (image, i) {
+      image.dataset.probe = i;  // pairs this box with the image's src in the dumped DOM
       if (loaded.indexOf(image) < 0) { return "-"; }
-      var box = image.getBoundingClientRect();
-      return [box.left + window.scrollX, box.top + window.scrollY, box.width, box.height].map(Math.round).join(",");
+      var box = image.getBoundingClientRect(), style = getComputedStyle(image);
+      function px(name) { return parseFloat(style[name]) || 0; }
+      var left = px("borderLeftWidth") + px("paddingLeft"), right = px("borderRightWidth") + px("paddingRight");
+      var top = px("borderTopWidth") + px("paddingTop"), bottom = px("borderBottomWidth") + px("paddingBottom");
+      return [box.left + window.scrollX + left, box.top + window.scrollY + top,
+              box.width - left - right, box.height - top - bottom].map(Math.round).join(",");
     }).join(" ");
   }
   probe();
@@ -83,14 +90,15 @@ class _DomSummary(HTMLParser):
 
     def __init__(self):
         super().__init__()
-        self.title, self.images, self.sources, self.table_ids, self.body = "", 0, [], [], {}
+        self.title, self.images, self.sources, self.table_ids, self.body = "", 0, {}, [], {}
         self._in_title = False
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         if tag == "img":
             self.images += 1
-            self.sources.append(attrs.get("src") or "")
+            if (attrs.get("data-probe") or "").isdigit():  # an image the probe laid out (not one in a <template>)
+                self.sources[int(attrs["data-probe"])] = attrs.get("src") or ""
         elif tag == "table" and attrs.get("id"):
             self.table_ids.append(attrs["id"])
         elif tag == "body":
@@ -147,7 +155,7 @@ def _in_window(box: tuple[int, int, int, int]) -> tuple[int, int, int, int] | No
 def _decoded(source: str, box: tuple[int, int, int, int]):
     """The image of a ``data:image/...;base64,`` URI, greyscale, scaled to ``box`` and cut to the part of it inside
     the window; ``None`` for any other source."""
-    from PIL import Image, UnidentifiedImageError  # matplotlib's own dependency, imported only where used
+    from PIL import Image  # matplotlib's own dependency, imported only where used
 
     head, _, data = source.partition(",")
     if not (head.startswith("data:image/") and head.endswith(";base64")):
@@ -157,7 +165,7 @@ def _decoded(source: str, box: tuple[int, int, int, int]):
     try:
         with Image.open(io.BytesIO(base64.b64decode(data))) as image:
             return image.convert("L").resize((width, height)).crop((left - x, top - y, right - x, bottom - y))
-    except (ValueError, UnidentifiedImageError):
+    except (ValueError, OSError):  # not base64, not an image, or truncated (UnidentifiedImageError is an OSError)
         return None
 
 
@@ -165,8 +173,8 @@ def _visible_images(dom: _DomSummary) -> list[tuple[tuple[int, int, int, int], s
     """``(crop, src)`` of each decoded image the probe laid out at least partly inside the window."""
     boxes = (dom.body.get("data-image-boxes") or "").split()
     laid_out = [
-        (tuple(int(number) for number in box.split(",")), source)
-        for box, source in zip(boxes, dom.sources, strict=False)
+        (tuple(int(number) for number in box.split(",")), dom.sources.get(i, ""))
+        for i, box in enumerate(boxes)
         if box != "-"
     ]
     return [(box, source) for box, source in laid_out if _in_window(box)]
