@@ -58,14 +58,24 @@ CUDA_BLOCK_BYTES = 64 << 20  # on a GPU a kernel launch costs more than memory t
 TRANSPOSED_MIN_ROWS = 16  # see gemm_result
 
 
-def to_plane(xp: Tensor, tail: int, dtype: torch.dtype) -> Tensor:
-    """A padded ``(N, C, Hp, Wp)`` batch laid out as ``(C, Hp*N*Wp + tail)`` in ``dtype`` (see the module
-    docstring): one strided copy. ``tail`` zeros after the last row keep the garbage columns of the last output row
-    inside it."""
-    N, C, Hp, Wp = xp.shape
-    plane = xp.new_empty(C, Hp * N * Wp + tail, dtype=dtype)
+def to_plane(x: Tensor, padding: Padding, padding_mode: str, tail: int, dtype: torch.dtype) -> Tensor:
+    """``x (N, C, H, W)``, padded, laid out as ``(C, Hp*N*Wp + tail)`` in ``dtype`` (see the module docstring).
+
+    Zero padding is written straight into the plane: its borders zeroed, the image copied inside them (one strided
+    copy, no padded copy of ``x`` first). Other modes pad first. ``tail`` zeros after the last row keep the garbage
+    columns of the last output row inside the plane.
+    """
+    left, right, top, bottom = padding
+    if padding_mode != "zeros":
+        x, left, right, top, bottom = pad(x, padding, padding_mode), 0, 0, 0, 0
+    N, C, H, W = x.shape
+    Hp, Wp = H + top + bottom, W + left + right
+    plane = x.new_empty(C, Hp * N * Wp + tail, dtype=dtype)
     plane[:, Hp * N * Wp :].zero_()
-    plane[:, : Hp * N * Wp].view(C, Hp, N, Wp).copy_(xp.permute(1, 2, 0, 3))
+    grid = plane[:, : Hp * N * Wp].view(C, Hp, N, Wp)
+    for border in (grid[:, :top], grid[:, top + H :], grid[:, top : top + H, :, :left], grid[..., left + W :]):
+        border.zero_()
+    grid[:, top : top + H, :, left : left + W].copy_(x.permute(1, 2, 0, 3))
     return plane
 
 
@@ -189,14 +199,14 @@ def conv2d_plane(
     x: Tensor, weight: Tensor, bias: Tensor | None, padding: Padding, padding_mode: str, dilation: Pair, groups: int
 ) -> Tensor:
     """Stride-1 ``conv2d`` of ``x (N, C, H, W)``: ``(N, O, H_out, W_out)``, contiguous."""
-    xp = pad(x, padding, padding_mode)
-    N, _, Hp, Wp = xp.shape
+    (N, _, H, W), (left, right, top, bottom) = x.shape, padding
+    Hp, Wp = H + top + bottom, W + left + right
     O, _, kH, kW = weight.shape
     oH, oW = Hp - dilation[0] * (kH - 1), Wp - dilation[1] * (kW - 1)
     row = N * Wp  # one padded row of every sample: the distance between vertically adjacent pixels
     step = (dilation[0] * row, dilation[1])
     acc = accumulator(x.dtype)
-    src = to_plane(xp, tail=dilation[1] * (kW - 1), dtype=acc)
+    src = to_plane(x, padding, padding_mode, tail=dilation[1] * (kW - 1), dtype=acc)
     flat = plane_conv(src, weight.to(acc), groups, step, oH * row)  # (O, H_out*N*Wp), garbage columns included
     out = flat.unflatten(1, (oH, N, Wp))[..., :oW].permute(2, 0, 1, 3)  # (N, O, H_out, W_out), a view
     result = x.new_empty(N, O, oH, oW)
@@ -249,8 +259,8 @@ def conv2d_plane_backward(
     needs: tuple[bool, bool],
 ) -> tuple[Tensor | None, Tensor | None]:
     """``(dL/dx, dL/dW)`` of :func:`conv2d_plane` (``None`` where ``needs`` says it is not wanted)."""
-    xp = pad(x, padding, padding_mode)
-    N, C, Hp, Wp = xp.shape
+    (N, C, H, W), (left, right, top, bottom) = x.shape, padding
+    Hp, Wp = H + top + bottom, W + left + right
     O, kW = weight.shape[0], weight.shape[3]
     oH, oW = grad_out.shape[2:]
     row = N * Wp
@@ -263,7 +273,7 @@ def conv2d_plane_backward(
     g = g.view(O, oH * row)
     grad_x = grad_w = None
     if needs[1]:
-        grad_w = plane_weight_grad(to_plane(xp, tail, acc), g, weight.shape, groups, step)
+        grad_w = plane_weight_grad(to_plane(x, padding, padding_mode, tail, acc), g, weight.shape, groups, step)
         grad_w = contiguous(grad_w, x.dtype).view(weight.shape)
     if needs[0]:
         grad_plane = plane_input_grad(g, weight.to(acc), groups, step, Hp * row + tail)  # (C, Hp*N*Wp + tail)
