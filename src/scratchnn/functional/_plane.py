@@ -19,6 +19,7 @@ im2col would copy are never written (for the study's second conv at batch 256 th
 over copied columns). With fewer than 8 input channels per group such products are too thin to run well
 (:func:`shifted_products`), and the block's im2col is copied instead: the ``C/G*kH*kW`` runs above, one strided
 view and one copy into a cache-sized buffer, then one GEMM.
+
 An output column near the right edge (``col >= W_out``) runs past the end of its row into the next sample's row:
 those ``dW*(kW - 1)`` garbage columns per row are computed and thrown away (the price of the layout: ``Wp / W_out``
 more work, 1.07x and 1.27x for the study's convs).
