@@ -212,14 +212,18 @@ def test_chromium_probe_counts_images_that_fail(chromium, written_report, tmp_pa
     assert not seen["summary_table"] and seen["title"] == "t"
 
 
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def _striped_png() -> bytes:
     """A 150×100 PNG with a dark line every 10 rows: every band of it has something to show."""
     image = Image.new("L", (150, 100), 255)
     for row in range(0, 100, 10):
         image.paste(0, (0, row, 150, row + 2))
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
+    return _png(image)
 
 
 class _FakeChromium:
@@ -360,9 +364,7 @@ def test_images_in_a_template_do_not_shift_the_others(chromium, tmp_path):
     its own source, and a white image with one dark line counts as painted at the first screenshot."""
     line = Image.new("L", (300, 200), 255)
     line.paste(0, (0, 0, 300, 4))
-    buffer = io.BytesIO()
-    line.save(buffer, format="PNG")
-    stripes, white = (base64.b64encode(png).decode() for png in (_striped_png(), buffer.getvalue()))
+    stripes, white = (base64.b64encode(png).decode() for png in (_striped_png(), _png(line)))
     page = tmp_path / "page.html"
     page.write_text(
         "<!DOCTYPE html><html><head><title>t</title></head><body>"

@@ -196,19 +196,26 @@ def plane_weight_grad(src: Tensor, grad: Tensor, weight_shape: torch.Size, group
     return grad_w
 
 
+def plane_geometry(x: Tensor, kernel: Pair, padding: Padding, dilation: Pair) -> tuple[int, int, tuple[int, int], int]:
+    """``(Hp, Wp, step, tail)`` of ``x``'s plane: its padded size; ``step``, how far on in the plane the next kernel
+    row and the next tap of a row read (``off(i, j) = i*step[0] + j*step[1]``); and ``tail``, how far past the last
+    padded row the garbage columns of the last output row read."""
+    (N, _, H, W), (left, right, top, bottom) = x.shape, padding
+    Hp, Wp = H + top + bottom, W + left + right
+    step = (dilation[0] * N * Wp, dilation[1])  # N*Wp: one padded row of every sample, vertically adjacent pixels
+    return Hp, Wp, step, step[1] * (kernel[1] - 1)
+
+
 def conv2d_plane(
     x: Tensor, weight: Tensor, bias: Tensor | None, padding: Padding, padding_mode: str, dilation: Pair, groups: int
 ) -> Tensor:
     """Stride-1 ``conv2d`` of ``x (N, C, H, W)``: ``(N, O, H_out, W_out)``, contiguous."""
-    (N, _, H, W), (left, right, top, bottom) = x.shape, padding
-    Hp, Wp = H + top + bottom, W + left + right
-    O, _, kH, kW = weight.shape
+    N, O, (kH, kW) = x.shape[0], weight.shape[0], weight.shape[2:]
+    Hp, Wp, step, tail = plane_geometry(x, (kH, kW), padding, dilation)
     oH, oW = Hp - dilation[0] * (kH - 1), Wp - dilation[1] * (kW - 1)
-    row = N * Wp  # one padded row of every sample: the distance between vertically adjacent pixels
-    step = (dilation[0] * row, dilation[1])
     acc = accumulator(x.dtype)
-    src = to_plane(x, padding, padding_mode, tail=dilation[1] * (kW - 1), dtype=acc)
-    flat = plane_conv(src, weight.to(acc), groups, step, oH * row)  # (O, H_out*N*Wp), garbage columns included
+    src = to_plane(x, padding, padding_mode, tail, dtype=acc)
+    flat = plane_conv(src, weight.to(acc), groups, step, oH * N * Wp)  # (O, H_out*N*Wp), garbage columns included
     out = flat.unflatten(1, (oH, N, Wp))[..., :oW].permute(2, 0, 1, 3)  # (N, O, H_out, W_out), a view
     result = x.new_empty(N, O, oH, oW)
     if bias is None:
@@ -260,13 +267,9 @@ def conv2d_plane_backward(
     needs: tuple[bool, bool],
 ) -> tuple[Tensor | None, Tensor | None]:
     """``(dL/dx, dL/dW)`` of :func:`conv2d_plane` (``None`` where ``needs`` says it is not wanted)."""
-    (N, C, H, W), (left, right, top, bottom) = x.shape, padding
-    Hp, Wp = H + top + bottom, W + left + right
-    O, kW = weight.shape[0], weight.shape[3]
-    oH, oW = grad_out.shape[2:]
+    (N, C), O, (oH, oW) = x.shape[:2], weight.shape[0], grad_out.shape[2:]
+    Hp, Wp, step, tail = plane_geometry(x, weight.shape[2:], padding, dilation)
     row = N * Wp
-    step = (dilation[0] * row, dilation[1])
-    tail = step[1] * (kW - 1)  # the garbage columns of the last output row read this far past the last padded row
     acc = accumulator(x.dtype)
     g = grad_out.new_empty(O, oH, N, Wp, dtype=acc)  # g as (O, H_out, N, Wp), zero in the garbage columns
     g[..., :oW] = grad_out.permute(1, 2, 0, 3)

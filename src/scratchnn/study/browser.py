@@ -170,13 +170,10 @@ def _decoded(source: str, box: tuple[int, int, int, int]):
 
 
 def _visible_images(dom: _DomSummary) -> list[tuple[tuple[int, int, int, int], str]]:
-    """``(crop, src)`` of each decoded image the probe laid out at least partly inside the window."""
+    """``(box, src)`` of each decoded image the probe laid out at least partly inside the window; ``box`` is
+    ``(left, top, width, height)`` in page pixels."""
     boxes = (dom.body.get("data-image-boxes") or "").split()
-    laid_out = [
-        (tuple(int(number) for number in box.split(",")), dom.sources.get(i, ""))
-        for i, box in enumerate(boxes)
-        if box != "-"
-    ]
+    laid_out = [(tuple(map(int, box.split(","))), dom.sources.get(i, "")) for i, box in enumerate(boxes) if box != "-"]
     return [(box, source) for box, source in laid_out if _in_window(box)]
 
 
