@@ -113,6 +113,23 @@ def test_gradient_at_zero_equals_torch(name):
     assert x_ours.grad.tolist() == [pytest.approx(expected)] * 5
 
 
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_non_finite_inputs_and_gradients_match_torch(name):
+    """inf, -inf and NaN in the input and in the incoming gradient, every pair: torch's values, NaN for NaN. ReLU
+    once gave NaN (0 * inf) where torch gives 0 for an infinite gradient at a negative input."""
+    special = [-math.inf, -50.0, -1.0, -0.0, 0.0, 2.0, 50.0, math.inf, math.nan]
+    x = torch.tensor(special).repeat_interleave(len(special))
+    grad = torch.tensor(special).repeat(len(special))
+    ours, theirs = _twins(name)
+    results = []
+    for module in (ours, theirs):
+        leaf = x.clone().requires_grad_()
+        out = module(leaf)
+        out.backward(grad)
+        results.append((out.detach(), leaf.grad))
+    torch.testing.assert_close(results[0], results[1], equal_nan=True)
+
+
 # ----------------------------------------------------------------------------------- shapes and layouts
 
 
