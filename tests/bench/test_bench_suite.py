@@ -46,6 +46,7 @@ def test_quick_run_times_and_ratios_are_consistent(quick_result):
     for r in rows:
         reference = torch_rows[r["case"], r["phase"]]
         assert r["median_ms"] > 0 and len(r["samples_ms"]) == QUICK.repeats
+        assert isinstance(r["page_faults"], (int, float)) and r["page_faults"] >= 0
         assert math.isclose(r["ratio_vs_torch"], r["median_ms"] / reference["median_ms"])
         assert r["peak_mb"] > 0
         assert math.isclose(r["mem_ratio"], r["peak_mb"] / reference["peak_mb"])
@@ -56,9 +57,12 @@ def test_table_shows_every_row_with_two_decimal_ratios(quick_result):
     assert "cpu" in lines[0] and quick_result["versions"]["torch"] in lines[0]
     for r in quick_result["rows"]:
         assert any(
-            line.split()[:3] == [r["case"], r["phase"], r["contender"]] and f"{r['ratio_vs_torch']:.2f}" in line
+            line.split()[:3] == [r["case"], r["phase"], r["contender"]]
+            and f"{r['ratio_vs_torch']:.2f}" in line
+            and line.split()[-1] == f"{r['page_faults']:.0f}"
             for line in lines
         )
+    assert lines[1].split()[-2:] == ["page", "faults"]
 
 
 def test_measure_interleaves_contenders_and_rotates_the_first():
@@ -67,6 +71,17 @@ def test_measure_interleaves_contenders_and_rotates_the_first():
     samples = measure(tasks, torch.device("cpu"), repeats=3, warmup=1)
     assert "".join(calls) == "abc" + "abc" + "bca" + "cab"
     assert all(len(s) == 3 and min(s) >= 0 for s in samples.values())
+
+
+def test_measure_counts_the_page_faults_of_each_call():
+    """A call that writes a fresh 64 MB buffer (mapped from the system: above glibc's largest mmap threshold) faults
+    once per 4 KB page it touches; a call that allocates nothing hardly faults."""
+    tasks = {"fresh": Task(lambda: None, lambda _: torch.ones(16 << 20)), "idle": Task(lambda: None, lambda _: None)}
+    faults: dict[str, list[int]] = {}
+    measure(tasks, torch.device("cpu"), repeats=3, warmup=1, faults=faults)
+    assert len(faults["fresh"]) == len(faults["idle"]) == 3
+    assert min(faults["fresh"]) >= (64 << 20) // 4096 // 2, faults  # half the pages, in case some are huge pages
+    assert max(faults["idle"]) < 50, faults
 
 
 @pytest.mark.parametrize(

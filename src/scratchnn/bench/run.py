@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import statistics
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -94,7 +95,8 @@ def run_bench(config: BenchConfig, on_case: Callable[[int, int, Case], None] | N
 
 def _measure_phase(case: Case, phase: str, device: torch.device, config: BenchConfig) -> list[dict[str, Any]]:
     tasks = build_tasks(case, phase, device)
-    samples = measure(tasks, device, config.repeats, config.warmup)
+    faults: dict[str, list[int]] = {}
+    samples = measure(tasks, device, config.repeats, config.warmup, faults)
     peaks = {name: peak_bytes(task, device) for name, task in tasks.items()}
     torch_ms, torch_peak = median_ms(samples["torch"]), peaks["torch"]
     return [
@@ -107,6 +109,7 @@ def _measure_phase(case: Case, phase: str, device: torch.device, config: BenchCo
             "peak_mb": peaks[name] / 1e6,
             "mem_ratio": peaks[name] / torch_peak if torch_peak else None,
             "samples_ms": [s * 1e3 for s in samples[name]],
+            "page_faults": statistics.median(faults[name]) if faults.get(name) else None,
         }
         for name in tasks
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-HEADER = ("case", "phase", "contender", "median ms", "x torch", "peak MB", "mem x torch")
+HEADER = ("case", "phase", "contender", "median ms", "x torch", "peak MB", "mem x torch", "page faults")
 
 
 def format_table(result: dict[str, Any]) -> str:
@@ -32,6 +32,7 @@ def _title(result: dict[str, Any]) -> str:
 
 def _cells(row: dict[str, Any]) -> tuple[str, ...]:
     mem_ratio = "-" if row["mem_ratio"] is None else f"{row['mem_ratio']:.2f}"
+    faults = "-" if row.get("page_faults") is None else f"{row['page_faults']:.0f}"
     return (
         row["case"],
         row["phase"],
@@ -40,6 +41,7 @@ def _cells(row: dict[str, Any]) -> tuple[str, ...]:
         f"{row['ratio_vs_torch']:.2f}",
         f"{row['peak_mb']:.2f}",
         mem_ratio,
+        faults,
     )
 
 

@@ -9,6 +9,10 @@ On the CPU a sample is ``time.perf_counter()`` around the call. On CUDA kernels 
 is read after ``torch.cuda.synchronize()`` on both sides: a sample is the time from an idle device to an idle
 device again, which includes the Python and launch overhead a user pays. Python's garbage collector is paused
 while measuring, as ``timeit`` does.
+
+Each CPU sample also counts the process's minor page faults during the call (``getrusage``; Unix only): the first
+touch of every 4 KB page the allocator has just mapped from the system traps into the kernel, which zeroes it. A
+call whose buffers are served that way pays for it on every call, and the count shows whether it did.
 """
 
 from __future__ import annotations
@@ -23,6 +27,11 @@ import torch
 
 from .tasks import Task
 
+try:
+    import resource
+except ImportError:  # not on Windows
+    resource = None
+
 
 def now(device: torch.device) -> float:
     """``time.perf_counter()`` in seconds, after the device has finished its queued work."""
@@ -31,25 +40,47 @@ def now(device: torch.device) -> float:
     return time.perf_counter()
 
 
-def sample(task: Task, device: torch.device) -> float:
-    """Seconds taken by one ``task.run`` (its ``setup`` untimed)."""
+def minor_faults() -> int | None:
+    """Minor page faults of this process so far; ``None`` where ``getrusage`` does not exist."""
+    if resource is None:
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def sample(task: Task, device: torch.device, faults: list[int] | None = None) -> float:
+    """Seconds taken by one ``task.run`` (its ``setup`` untimed); on the CPU its minor page faults are appended to
+    ``faults`` if given."""
     state = task.setup()
     start = now(device)  # waits for setup's kernels, so they are not billed to run
+    before = minor_faults()
     task.run(state)
-    return now(device) - start
+    after = minor_faults()
+    seconds = now(device) - start
+    if faults is not None and before is not None and device.type == "cpu":
+        faults.append(after - before)
+    return seconds
 
 
-def measure(tasks: dict[str, Task], device: torch.device, repeats: int, warmup: int) -> dict[str, list[float]]:
-    """Every contender's samples in seconds: ``warmup`` untimed rounds, then ``repeats`` interleaved rounds."""
+def measure(
+    tasks: dict[str, Task],
+    device: torch.device,
+    repeats: int,
+    warmup: int,
+    faults: dict[str, list[int]] | None = None,
+) -> dict[str, list[float]]:
+    """Every contender's samples in seconds: ``warmup`` untimed rounds, then ``repeats`` interleaved rounds. Given
+    ``faults``, it also receives each contender's minor page faults per timed sample (CPU, Unix)."""
     names = list(tasks)
     samples: dict[str, list[float]] = {name: [] for name in names}
+    if faults is not None:
+        faults.update({name: [] for name in names})
     with _gc_paused():
         for _ in range(warmup):
             for name in names:
                 sample(tasks[name], device)
         for r in range(repeats):
             for name in names[r % len(names) :] + names[: r % len(names)]:
-                samples[name].append(sample(tasks[name], device))
+                samples[name].append(sample(tasks[name], device, None if faults is None else faults[name]))
     return samples
 
 
