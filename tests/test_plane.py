@@ -8,6 +8,7 @@ import torch.nn.functional as F
 import scratchnn.functional as SF
 from scratchnn.bench import cpu_peak_bytes
 from scratchnn.functional import _plane
+from scratchnn.functional._windows import surely_finite
 
 # (N, C, O, H, W, kernel, padding, dilation, groups, padding_mode)
 CASES = [
@@ -120,6 +121,23 @@ def test_non_finite_values_spread_only_where_torch_spreads_them(where, value):
         out = conv(xs, ws, padding=(1, 1))
         results.append((out, *torch.autograd.grad(out, (xs, ws), grad)))
     for ours, theirs in zip(results[1], results[0], strict=True):
+        torch.testing.assert_close(ours, theirs, equal_nan=True)
+
+
+def test_finite_values_whose_sum_overflows_take_the_exact_path(monkeypatch):
+    """The backward checks for infinities by one sum; finite pixels whose sum overflows (3.5e41 here) fail that
+    check and take the whole-batch columns, and still give torch's gradients."""
+    blocked = []
+    monkeypatch.setattr(SF.conv, "conv2d_plane_backward", lambda *a: blocked.append(a))
+    x = torch.full((4, 3, 9, 9), 1e38).requires_grad_()
+    weight = torch.full((2, 3, 3, 3), 1e-3, requires_grad=True)
+    assert not surely_finite(x) and bool(torch.isfinite(x).all())
+    grads = []
+    for conv in (F.conv2d, lambda *a, **k: SF.conv2d(*a, **k, backward="manual")):
+        out = conv(x, weight, padding=1)
+        grads.append((out, *torch.autograd.grad(out, (x, weight), torch.ones_like(out))))
+    assert not blocked
+    for ours, theirs in zip(grads[1], grads[0], strict=True):
         torch.testing.assert_close(ours, theirs, equal_nan=True)
 
 

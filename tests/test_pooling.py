@@ -216,6 +216,15 @@ def test_max_pool_nan_propagates_like_torch(backward):
     assert_matches_torch(ours, theirs, x, equal_nan=True)
 
 
+@pytest.mark.parametrize("backward", BACKWARDS)
+def test_max_pool_with_both_infinities_and_no_nan_matches_torch(backward):
+    """The NaN check is one sum, which is NaN for inf + -inf too: such an input takes the NaN repair, which must
+    leave its winners as torch's."""
+    x = torch.tensor([[[[float("inf"), 5.0, 1.0, 0.0], [3.0, float("-inf"), 2.0, float("inf")]]]])
+    ours, theirs = twins("MaxPool2d", {"kernel_size": 2, "stride": 2, "return_indices": True}, backward=backward)
+    assert_matches_torch(ours, theirs, x, equal_nan=True)
+
+
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64])
 @pytest.mark.parametrize("backward", BACKWARDS)
 @settings(max_examples=20, deadline=None)

@@ -51,6 +51,7 @@ from ._windows import (
     fold_taps,
     pad,
     pair,
+    surely_finite,
     unpad,
     window_view,
 )
@@ -219,7 +220,7 @@ def _finite(x: Tensor, weight: Tensor) -> bool:
     compiled backward passes always take the whole-batch columns."""
     if torch.compiler.is_compiling():
         return False
-    return bool(torch.isfinite(x).all()) and bool(torch.isfinite(weight).all())
+    return surely_finite(x) and surely_finite(weight)
 
 
 def conv2d(

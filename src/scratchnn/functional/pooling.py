@@ -41,6 +41,7 @@ from ._windows import (
     check_pool_padding,
     check_positive,
     fold,
+    may_hold_nan,
     pad,
     pair,
     unpad,
@@ -153,7 +154,7 @@ def max_pool2d_forward(x: Tensor, geo: PoolGeometry) -> tuple[Tensor, Tensor]:
     else:  # every tap is real: torch.max returns the first of equal maxima
         best, tap = win.detach().max(dim=-1, keepdim=True)  # (N, C, oH, oW, 1) each
         tap = tap.squeeze(-1)  # (N, C, oH, oW)
-    if best.is_floating_point() and best.isnan().any():
+    if best.is_floating_point() and may_hold_nan(best):
         last_nan = win.shape[-1] - 1 - win.isnan().flip(-1).to(torch.uint8).argmax(dim=-1)  # (N, C, oH, oW)
         tap = torch.where(best.squeeze(-1).isnan(), last_nan, tap)
     values = win.gather(-1, tap.unsqueeze(-1)).squeeze(-1)  # (N, C, oH, oW); autograd routes to the winner
@@ -179,7 +180,7 @@ def max_pool2d_taps(x: Tensor, geo: PoolGeometry) -> tuple[Tensor, Tensor]:
     for view in taps[1:-1]:  # when every earlier tap missed, the last one holds the maximum
         missed &= view != best
         tap += missed
-    if best.is_floating_point() and best.isnan().any():
+    if best.is_floating_point() and may_hold_nan(best):
         for t, view in enumerate(taps):
             tap.masked_fill_(view.isnan(), t)  # ends at the last NaN
     return best, tap
