@@ -166,3 +166,21 @@ def test_half_precision_sums_are_kept_in_float32(dtype, taps_min_channels, monke
     for name, t, o, r in zip(("output", "dL/dx", "dL/dW"), truth, ours, theirs, strict=True):
         error = lambda v, t=t: ((v - t).norm() / t.norm()).item()  # noqa: E731
         assert error(o) <= 1.5 * error(r) + 1e-3, (name, error(o), error(r))
+
+
+@pytest.mark.parametrize("stride", [1, 2])  # the blocked path and the whole-batch columns
+def test_bias_alone_needs_no_convolution_backward(stride, monkeypatch):
+    """A frozen input and weight: the bias's gradient is a sum of the output gradient, and nothing is laid out or
+    multiplied for the others."""
+
+    def forbidden(*args):
+        raise AssertionError("the weight/input backward ran")
+
+    for name in ("conv2d_plane_backward", "_grad_input"):
+        monkeypatch.setattr(SF.conv, name, forbidden)
+    x, weight = torch.randn(2, 3, 7, 7), torch.randn(4, 3, 3, 3)
+    bias = torch.randn(4, requires_grad=True)
+    out = SF.conv2d(x, weight, bias, stride=stride, padding=1, backward="manual")
+    grad = torch.randn(out.shape)
+    (got,) = torch.autograd.grad(out, bias, grad)
+    torch.testing.assert_close(got, grad.sum((0, 2, 3)))

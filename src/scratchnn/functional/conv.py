@@ -185,6 +185,8 @@ class Conv2dFunction(torch.autograd.Function):
         grad_x = grad_w = grad_b = None
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad_out.sum((0, 2, 3))  # (O,)
+        if not any(ctx.needs_input_grad[:2]):  # the bias alone (a frozen layer's): nothing else to lay out
+            return None, None, grad_b, None
         if ctx.blocked and not torch.is_grad_enabled() and _finite(x, weight):
             needs = ctx.needs_input_grad[:2]
             grad_x, grad_w = conv2d_plane_backward(
