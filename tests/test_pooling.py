@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 import scratchnn
 import scratchnn.functional as SF
+from scratchnn.functional._windows import may_hold_nan
 from scratchnn.functional.pooling import PoolGeometry
 from strategies import (
     BACKWARDS,
@@ -218,10 +219,12 @@ def test_max_pool_nan_propagates_like_torch(backward):
 
 @pytest.mark.parametrize("backward", BACKWARDS)
 def test_max_pool_with_both_infinities_and_no_nan_matches_torch(backward):
-    """The NaN check is one sum, which is NaN for inf + -inf too: such an input takes the NaN repair, which must
-    leave its winners as torch's."""
-    x = torch.tensor([[[[float("inf"), 5.0, 1.0, 0.0], [3.0, float("-inf"), 2.0, float("inf")]]]])
+    """The NaN check is one sum, which is NaN for inf + -inf too: an output holding both (a window of -inf only)
+    takes the NaN repair, which must leave its winners as torch's."""
+    inf = float("inf")
+    x = torch.tensor([[[[inf, 5.0, -inf, -inf], [3.0, -inf, -inf, -inf]]]])
     ours, theirs = twins("MaxPool2d", {"kernel_size": 2, "stride": 2, "return_indices": True}, backward=backward)
+    assert may_hold_nan(theirs(x)[0])  # the repair path runs
     assert_matches_torch(ours, theirs, x, equal_nan=True)
 
 
