@@ -6,9 +6,9 @@ import torch
 import torch.nn.functional as F
 
 import scratchnn.functional as SF
+from scratchnn._dtypes import surely_finite
 from scratchnn.bench import cpu_peak_bytes
 from scratchnn.functional import _plane
-from scratchnn.functional._windows import surely_finite
 
 # (N, C, O, H, W, kernel, padding, dilation, groups, padding_mode)
 CASES = [

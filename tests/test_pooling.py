@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import scratchnn
 import scratchnn.functional as SF
-from scratchnn.functional._windows import may_hold_nan
+from scratchnn._dtypes import may_hold_nan
 from scratchnn.functional.pooling import PoolGeometry
 from strategies import (
     BACKWARDS,

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._dtypes import check_float_input
+from ._dtypes import check_float_input, surely_finite
 
 __all__ = [
     "LeakyReLUFunction",
@@ -54,7 +54,7 @@ class ReLUFunction(torch.autograd.Function):
         # one multiply, where torch.where costs 4x the multiply. But 0 * inf and 0 * NaN are NaN where torch gives 0,
         # so a non-finite gradient takes the select (its sum is finite only if every element is: a 0.05 ms check).
         # Elsewhere the select is one kernel, and the check would make the host wait for the device.
-        if grad.device.type != "cpu" or torch.compiler.is_compiling() or not bool(grad.sum().isfinite()):
+        if grad.device.type != "cpu" or torch.compiler.is_compiling() or not surely_finite(grad):
             return torch.where(y != 0, grad, torch.zeros((), dtype=grad.dtype, device=grad.device)), None
         mask = torch.ne(y, 0, out=torch.empty_like(grad))
         return mask.mul_(grad), None

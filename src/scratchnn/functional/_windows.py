@@ -84,19 +84,6 @@ def check_out_size(op: str, input: Tensor, out_hw: Pair) -> None:
         )
 
 
-def surely_finite(t: Tensor) -> bool:
-    """Whether every element of ``t`` is finite, from one sum (10x faster than ``isfinite(t).all()`` on 2 cores):
-    a NaN or an infinity makes the sum non-finite. ``False`` can be wrong (finite values whose sum overflows), so
-    callers only use it to take an exact, slower path."""
-    return bool(t.sum().isfinite())
-
-
-def may_hold_nan(t: Tensor) -> bool:
-    """Whether ``t`` may hold a NaN, from one sum: a NaN makes it NaN. ``True`` can be wrong (both ``inf`` and
-    ``-inf`` present), so callers only use it to take an exact, slower path."""
-    return bool(t.sum().isnan())
-
-
 def pad(input: Tensor, padding: tuple[int, int, int, int], mode: str = "zeros", value: float = 0.0) -> Tensor:
     """Pad the last two dims by ``(left, right, top, bottom)``; ``mode`` is a Conv2d padding_mode."""
     if not any(padding):

@@ -28,8 +28,8 @@ therefore computes stride-1 convolutions on a batch-interleaved layout where eve
 fixed distance further on (:mod:`._plane`): from 8 input channels per group, the product with the columns
 becomes a sum of ``kH*kW`` shifted products, one per tap, each reading the input in place, and only dL/dW copies
 columns; with fewer channels, columns are copied a cache-sized block at a time. The same formulas, the same
-results up to float rounding, and no ``kH*kW``-sized buffer. Strided
-convolutions, double backward and the ``'autograd'`` engine use the whole-batch columns written above.
+results up to float rounding, and no ``kH*kW``-sized buffer. Strided convolutions, double backward and the
+``'autograd'`` engine use the whole-batch columns written above.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from .._dtypes import check_float_input
+from .._dtypes import check_float_input, surely_finite
 from ._mode import resolve_backward
 from ._plane import conv2d_plane, conv2d_plane_backward
 from ._windows import (
@@ -51,7 +51,6 @@ from ._windows import (
     fold_taps,
     pad,
     pair,
-    surely_finite,
     unpad,
     window_view,
 )

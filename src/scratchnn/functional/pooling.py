@@ -32,6 +32,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .._dtypes import may_hold_nan
 from ._mode import resolve_backward
 from ._windows import (
     Pair,
@@ -41,7 +42,6 @@ from ._windows import (
     check_pool_padding,
     check_positive,
     fold,
-    may_hold_nan,
     pad,
     pair,
     unpad,
