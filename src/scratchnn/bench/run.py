@@ -109,7 +109,7 @@ def _measure_phase(case: Case, phase: str, device: torch.device, config: BenchCo
             "peak_mb": peaks[name] / 1e6,
             "mem_ratio": peaks[name] / torch_peak if torch_peak else None,
             "samples_ms": [s * 1e3 for s in samples[name]],
-            "page_faults": statistics.median(faults[name]) if faults.get(name) else None,
+            "page_faults": statistics.median(faults[name]) if faults[name] else None,
         }
         for name in tasks
     ]

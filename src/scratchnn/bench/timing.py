@@ -69,11 +69,12 @@ def sample(task: Task, device: torch.device, faults: list[int] | None = None) ->
     """Seconds taken by one ``task.run`` (its ``setup`` untimed); on the CPU its minor page faults are appended to
     ``faults`` if given."""
     state = task.setup()
-    before = minor_faults() if faults is not None else None  # read outside the timed window (about 1 us each)
+    count = faults is not None and device.type == "cpu"
+    before = minor_faults() if count else None  # read outside the timed window (about 1 us each)
     start = now(device)  # waits for setup's kernels, so they are not billed to run
     task.run(state)
     seconds = now(device) - start
-    if before is not None and device.type == "cpu":
+    if before is not None:
         faults.append(minor_faults() - before)
     return seconds
 
