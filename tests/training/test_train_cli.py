@@ -90,7 +90,7 @@ def test_sigkill_then_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
     [
         (["--lr", "0"], "lr must be > 0"),
         (["--lr", "-1"], "lr must be > 0"),
-        (["--epochs", "0"], "epochs must be >= 1"),
+        (["--epochs", "0"], "argument --epochs: expected a positive integer, got '0'"),
         (["--batch-size", "0"], "expected a positive integer"),
         (["--model", "rnn"], "invalid choice: 'rnn'"),
         (["--device", "tpu"], "invalid choice: 'tpu'"),
