@@ -58,7 +58,7 @@ def test_train_help_shows_the_config_defaults(capsys):
         (["train", "--learning-rate", "0.1"], "unrecognized arguments: --learning-rate 0.1"),
         (["train", "--optimiser", "sgd"], "(did you mean --optimizer?)"),
         (["train", "--batch-size", "fulll"], "expected a positive integer or 'full', got 'fulll'"),
-        (["train", "--train-size", "every"], "expected a number of examples or 'all', got 'every'"),
+        (["train", "--train-size", "every"], "expected at least 10 examples or 'all', got 'every'"),
         (["compare", "--test-size", "5"], "expected at least 10 examples or 'all', got '5'"),
     ],
 )

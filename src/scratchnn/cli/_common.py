@@ -89,37 +89,28 @@ def add_size_flags(p: argparse.ArgumentParser, train_default: str, test_default:
     )
 
 
-def positive_int(text: str) -> int:
+def _int_at_least(text: str, low: int, expected: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        value = low - 1
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
+
+
+def positive_int(text: str) -> int:
+    return _int_at_least(text, 1, "a positive integer")
 
 
 def batch_size(text: str) -> int | None:
     """``--batch-size``: a positive integer, or ``full`` (``None``: one step per epoch over every example)."""
-    if text == "full":
-        return None
-    try:
-        return positive_int(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer or 'full', got {text!r}") from None
+    return None if text == "full" else _int_at_least(text, 1, "a positive integer or 'full'")
 
 
 def size_or_all(text: str) -> int | None:
     """``--train-size``/``--test-size``: a number of examples (at least 10), or ``all`` (``None``)."""
-    if text == "all":
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of examples or 'all', got {text!r}") from None
-    if value < 10:
-        raise argparse.ArgumentTypeError(f"expected at least 10 examples or 'all', got {text!r}")
-    return value
+    return None if text == "all" else _int_at_least(text, 10, "at least 10 examples or 'all'")
 
 
 class Progress:
