@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import copy
 import importlib
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from torch import nn
 
 from ..testing import check_layer
 from ..testing.grid import check_builtin
+from ..testing.report import reason
 from ..training import resolve_device
 from ._common import UsageError
 
@@ -78,6 +80,7 @@ def _check_user_layer(args: argparse.Namespace, dtype: torch.dtype):
     except (TypeError, ValueError, RuntimeError) as e:
         raise UsageError(f"cannot construct the layers with args={pos} kwargs={kw}: {e}") from None
     shape = _shape(args.input_shape) if args.input_shape else _default_shape(reference)
+    _check_shape_fits(reference, shape, args.against, given=bool(args.input_shape))
     return check_layer(candidate, reference, shape, name=args.target.split(":")[-1], dtype=dtype, device=args.device)
 
 
@@ -119,6 +122,24 @@ def _shape(text: str) -> tuple[int, ...]:
     if len(shape) < 2 or min(shape) < 1:
         raise UsageError(f"--input-shape expects positive ints like 4,3,9,9, but got {text!r}")
     return shape
+
+
+def _check_shape_fits(reference: nn.Module, shape: tuple[int, ...], name: str, given: bool) -> None:
+    """Run (a copy of) the reference once: an input it rejects is a usage error that names the shape it expects."""
+    try:
+        with torch.no_grad():
+            copy.deepcopy(reference).float()(torch.zeros(shape))
+    except Exception as e:
+        flag = f"--input-shape {','.join(map(str, shape))}" if given else f"the default input shape {list(shape)}"
+        raise UsageError(f"{flag} does not fit {name}: {reason(e)}; {_expected_shape(reference)}") from None
+
+
+def _expected_shape(reference: nn.Module) -> str:
+    if hasattr(reference, "in_channels"):
+        return f"it expects (N, {reference.in_channels}, H, W), e.g. --input-shape 4,{reference.in_channels},11,11"
+    if hasattr(reference, "in_features"):
+        return f"it expects (N, *, {reference.in_features}), e.g. --input-shape 4,{reference.in_features}"
+    return "pass an --input-shape that the reference accepts"
 
 
 def _default_shape(reference: nn.Module) -> tuple[int, ...]:

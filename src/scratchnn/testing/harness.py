@@ -15,7 +15,6 @@ For scratchnn's own layers each check runs under both backward engines (hand-wri
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 from collections.abc import Callable, Sequence
 
@@ -23,7 +22,8 @@ import torch
 from torch import Tensor, nn
 
 from ..functional import use_backward
-from .report import CheckRow, Report, errors
+from .gradcheck import gradcheck_row
+from .report import CheckRow, Report, errors, reason
 
 Compare = Callable[[Tensor, Tensor], None]
 
@@ -91,9 +91,9 @@ def check_layer(
             for variant, x in _inputs(input_shape, dtype, device, seed, unbatched):
                 report.rows += _compare_run(candidate, reference, x, variant, compare, label, engine, seed)
             if gradcheck:
-                report.rows.append(_gradcheck(candidate, input_shape, device, label, engine, gradgradcheck=False))
+                report.rows.append(gradcheck_row(candidate, input_shape, device, label, engine, gradgradcheck=False))
             if gradgradcheck:
-                report.rows.append(_gradcheck(candidate, input_shape, device, label, engine, gradgradcheck=True))
+                report.rows.append(gradcheck_row(candidate, input_shape, device, label, engine, gradgradcheck=True))
     return report
 
 
@@ -116,34 +116,23 @@ def _sync_parameters(candidate: nn.Module, reference: nn.Module, check_init: boo
     """Check the state_dict keys (and initial values), then load the reference's into the candidate."""
     ours, theirs = candidate.state_dict(), reference.state_dict()
     if ours.keys() != theirs.keys():
-        diff = sorted(set(ours) ^ set(theirs))
-        report.rows.append(CheckRow(label, "-", "state_dict keys", False, detail=f"keys differ: {diff}"))
+        missing, unexpected = [k for k in theirs if k not in ours], [k for k in ours if k not in theirs]
+        parts = [f"{what} key(s) in the candidate: {', '.join(map(repr, keys))}." for what, keys in
+                 (("Missing", missing), ("Unexpected", unexpected)) if keys]  # fmt: skip
+        report.rows.append(CheckRow(label, "-", "state_dict keys", False, detail=" ".join(parts)))
         return False
-    shapes_ok = all(ours[k].shape == theirs[k].shape for k in ours)
-    detail = (
-        ""
-        if shapes_ok
-        else "parameter shapes differ: "
-        + ", ".join(
-            f"{k} {list(ours[k].shape)} vs {list(theirs[k].shape)}" for k in ours if ours[k].shape != theirs[k].shape
-        )
-    )
-    report.rows.append(CheckRow(label, "-", "state_dict keys and shapes", shapes_ok, detail=detail))
-    if not shapes_ok:
+    bad_shapes = [
+        f"{k} {list(ours[k].shape)} vs {list(theirs[k].shape)}" for k in ours if ours[k].shape != theirs[k].shape
+    ]
+    detail = "parameter shapes differ: " + ", ".join(bad_shapes) if bad_shapes else ""
+    report.rows.append(CheckRow(label, "-", "state_dict keys and shapes", not bad_shapes, detail=detail))
+    if bad_shapes:
         return False
     if check_init:
         worst = max((errors(ours[k], theirs[k]) for k in ours), default=(0.0, 0.0))
         same = all(torch.equal(ours[k], theirs[k]) for k in ours)
-        report.rows.append(
-            CheckRow(
-                label,
-                "-",
-                "identical initialisation",
-                same,
-                *worst,
-                detail="" if same else "same seed drew different parameters",
-            )
-        )
+        detail = "" if same else "same seed drew different parameters"
+        report.rows.append(CheckRow(label, "-", "identical initialisation", same, *worst, detail=detail))
     candidate.load_state_dict(theirs)
     return True
 
@@ -171,16 +160,18 @@ def _as_tuple(out) -> tuple[Tensor, ...]:
     return tuple(out) if isinstance(out, (tuple, list)) else (out,)
 
 
-def _run(module: nn.Module, x: Tensor, grads: Sequence[Tensor] | None):
-    """Forward, then the gradients of the float outputs w.r.t. the input and every parameter (by name)."""
+def _forward(module: nn.Module, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """The input as a fresh leaf (same memory format) and the module's outputs as a tuple."""
     x = x.detach().clone(memory_format=torch.preserve_format).requires_grad_(x.is_floating_point())
-    outs = _as_tuple(module(x))
-    if grads is None:
-        return outs, {}
+    return x, _as_tuple(module(x))
+
+
+def _backward(module: nn.Module, x: Tensor, outs: Sequence[Tensor], grads: Sequence[Tensor]) -> dict[str, Tensor]:
+    """The gradients of the float outputs w.r.t. the input and every parameter, by name (zeros where unused)."""
     named = [("input", x), *((n, p) for n, p in module.named_parameters() if p.requires_grad)]
     floats = [o for o in outs if o.is_floating_point() and o.requires_grad]
     got = torch.autograd.grad(floats, [t for _, t in named], grads, allow_unused=True) if floats else ()
-    return outs, {n: (g if g is not None else torch.zeros_like(t)) for (n, t), g in zip(named, got, strict=False)}
+    return {n: (g if g is not None else torch.zeros_like(t)) for (n, t), g in zip(named, got, strict=False)}
 
 
 def _compare_run(
@@ -193,52 +184,48 @@ def _compare_run(
     engine: str,
     seed: int,
 ) -> list[CheckRow]:
-    """Rows for one input: the forward, then the gradients (one row each on the batched input)."""
+    """Rows for one input: the forward, then the gradients (one row each on the batched input).
+
+    An exception in the candidate's forward fails the forward row; one in its backward fails a gradient row
+    (``backward [batched]`` or ``gradients [...]``) after a forward row that may well pass.
+    """
+    forward, backward = (
+        f"forward [{variant}]",
+        f"backward [{variant}]" if variant == "batched" else f"gradients [{variant}]",
+    )
     try:
-        expected, _ = _run(reference, x, None)
+        x_r, expected = _forward(reference, x)
     except Exception as e:  # the reference does not take this kind of input: nothing to compare
         if variant != "batched":
             return []
-        detail = f"the reference rejects input_shape {list(x.shape)}: {_first_line(e)}"
-        return [CheckRow(label, engine, f"forward [{variant}]", False, math.nan, math.nan, detail)]
+        detail = f"the reference rejects input_shape {list(x.shape)}: {reason(e)}"
+        return [CheckRow(label, engine, forward, False, math.nan, math.nan, detail)]
     g = torch.Generator().manual_seed(seed + 1)
     grads = [torch.randn(o.shape, generator=g, dtype=torch.float64).to(o) for o in expected if o.is_floating_point()]
     try:
-        actual, grads_c = _run(candidate, x, grads)
+        x_c, actual = _forward(candidate, x)
     except Exception as e:
-        return [CheckRow(label, engine, f"forward [{variant}]", False, math.nan, math.nan, _first_line(e))]
-    _, grads_r = _run(reference, x, grads)
+        return [CheckRow(label, engine, forward, False, math.nan, math.nan, reason(e))]
     if len(actual) != len(expected):
-        return [
-            CheckRow(
-                label,
-                engine,
-                f"forward [{variant}]",
-                False,
-                math.nan,
-                math.nan,
-                f"{len(actual)} outputs, expected {len(expected)}",
-            )
-        ]
-    rows = [_row(compare, actual, expected, label, engine, f"forward [{variant}]")]
+        detail = f"{len(actual)} outputs, expected {len(expected)}"
+        return [CheckRow(label, engine, forward, False, math.nan, math.nan, detail)]
+    rows = [_row(compare, actual, expected, label, engine, forward)]
+    grads_r = _backward(reference, x_r, expected, grads)
+    if not grads_r:
+        return rows
+    try:
+        grads_c = _backward(candidate, x_c, actual, grads)
+    except Exception as e:
+        return [*rows, CheckRow(label, engine, backward, False, math.nan, math.nan, reason(e))]
     if variant == "batched":
-        rows += [
+        return rows + [
             _row(compare, (grads_c.get(n),), (grads_r[n],), label, engine, f"grad {n} [{variant}]") for n in grads_r
         ]
-    elif grads_r:
-        names = list(grads_r)
-        rows.append(
-            _row(
-                compare,
-                [grads_c.get(n) for n in names],
-                [grads_r[n] for n in names],
-                label,
-                engine,
-                f"gradients [{variant}]",
-                names,
-            )
-        )
-    return rows
+    names = list(grads_r)
+    grad_row = _row(
+        compare, [grads_c.get(n) for n in names], [grads_r[n] for n in names], label, engine, backward, names
+    )
+    return [*rows, grad_row]
 
 
 def _row(
@@ -261,40 +248,5 @@ def _row(
         try:
             compare(a, e)
         except AssertionError as exc:
-            detail = detail or f"{what + ': ' if what else ''}{_first_line(exc)}"
+            detail = detail or f"{what + ': ' if what else ''}{reason(exc)}"
     return CheckRow(label, engine, check, not detail, *worst, detail)
-
-
-def _gradcheck(
-    candidate: nn.Module, input_shape: Sequence[int], device, label: str, engine: str, gradgradcheck: bool
-) -> CheckRow:
-    """``torch.autograd.gradcheck`` / ``gradgradcheck`` of the candidate in float64 on a batch of two."""
-    model = copy.deepcopy(candidate).to(torch.float64)
-    named = [(n, p.detach().clone().requires_grad_()) for n, p in model.named_parameters()]
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn((2, *input_shape[1:]), generator=g, dtype=torch.float64).to(device).requires_grad_()
-
-    def fn(x: Tensor, *params: Tensor) -> tuple[Tensor, ...]:
-        out = torch.func.functional_call(model, {n: p for (n, _), p in zip(named, params, strict=True)}, (x,))
-        return tuple(o for o in _as_tuple(out) if o.is_floating_point())
-
-    inputs = (x, *(p for _, p in named))
-    name = "gradgradcheck (float64)" if gradgradcheck else "gradcheck (float64)"
-    try:
-        if gradgradcheck:  # fast mode: compares random projections v^T J u, not every entry of the Hessian
-            ok = torch.autograd.gradgradcheck(fn, inputs, fast_mode=True)
-        else:
-            ok = torch.autograd.gradcheck(fn, inputs)
-        detail = ""
-    except Exception as e:
-        ok, detail = False, _first_line(e)
-    return CheckRow(label, engine, name, bool(ok), math.nan, math.nan, detail)
-
-
-def _first_line(e: BaseException) -> str:
-    """``Type: first line`` of an exception; for assert_close, its ``Mismatched elements: k / n`` line."""
-    text = str(e).strip().splitlines()
-    mismatch = [line.strip() for line in text if line.strip().startswith("Mismatched elements")]
-    if mismatch:
-        return mismatch[0]
-    return f"{type(e).__name__}: {text[0] if text else ''}"[:200]
