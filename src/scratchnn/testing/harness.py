@@ -44,6 +44,9 @@ def check_layer(
     gradgradcheck: bool = False,
     rtol: float | None = None,
     atol: float | None = None,
+    stack: bool = False,
+    compile_backend: str = "aot_eager",
+    builders: tuple[Callable[[], nn.Module], Callable[[], nn.Module]] | None = None,
 ) -> Report:
     """Compare ``candidate`` with ``reference`` and return a :class:`Report` (one row per check).
 
@@ -62,6 +65,13 @@ def check_layer(
         rtol, atol: tolerances for ``torch.testing.assert_close``; both or neither. Default: its defaults for
             the dtype, with ``atol`` scaled by the largest magnitude of the expected tensor (sums in a different
             order differ by about ``eps`` times their size).
+        stack: also add one row per feature of the PyTorch stack (compile, export, ONNX, torch.func, autocast,
+            channels_last, pickle, meta device, DDP), each run on both layers; see :mod:`scratchnn.testing.stack`.
+        compile_backend: the ``torch.compile`` backend of the stack's compile row. Default: ``'aot_eager'``
+            (dynamo and AOTAutograd trace forward and backward, no code generation); ``'inductor'`` also
+            generates and runs the kernels, at several seconds per layer.
+        builders: ``(make_candidate, make_reference)``, zero-argument callables; with them the meta-device row
+            constructs each layer under ``torch.device('meta')``, without them it moves a copy there.
     """
     if (rtol is None) != (atol is None):
         raise ValueError(f"give both rtol and atol or neither, but got rtol={rtol}, atol={atol}")
@@ -85,7 +95,8 @@ def check_layer(
         else:
             torch.testing.assert_close(actual, expected, rtol=rtol, atol=atol, equal_nan=True)
 
-    for engine in engines or _default_engines(candidate):
+    engines = tuple(engines or _default_engines(candidate))
+    for engine in engines:
         context = use_backward(engine) if engine != "-" else contextlib.nullcontext()
         with context:
             for variant, x in _inputs(input_shape, dtype, device, seed, unbatched):
@@ -94,6 +105,21 @@ def check_layer(
                 report.rows.append(gradcheck_row(candidate, input_shape, device, label, engine, gradgradcheck=False))
             if gradgradcheck:
                 report.rows.append(gradcheck_row(candidate, input_shape, device, label, engine, gradgradcheck=True))
+    if stack:
+        from .stack import stack_rows  # imports torch.func, torch.distributed and the exporters: only when asked
+
+        report.rows += stack_rows(
+            candidate,
+            reference,
+            input_shape,
+            label=label,
+            engines=engines,
+            device=device,
+            dtype=dtype,
+            compare=compare,
+            compile_backend=compile_backend,
+            builders=builders,
+        )
     return report
 
 
