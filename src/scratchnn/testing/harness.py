@@ -44,7 +44,7 @@ def check_layer(
     gradgradcheck: bool = False,
     rtol: float | None = None,
     atol: float | None = None,
-    stack: bool = False,
+    stack: bool | Sequence[str] = False,
     compile_backend: str = "aot_eager",
     builders: tuple[Callable[[], nn.Module], Callable[[], nn.Module]] | None = None,
 ) -> Report:
@@ -66,7 +66,8 @@ def check_layer(
             the dtype, with ``atol`` scaled by the largest magnitude of the expected tensor (sums in a different
             order differ by about ``eps`` times their size).
         stack: also add one row per feature of the PyTorch stack (compile, export, ONNX, torch.func, autocast,
-            channels_last, pickle, meta device, DDP), each run on both layers; see :mod:`scratchnn.testing.stack`.
+            channels_last, pickle, meta device, DDP), each run on both layers; ``True`` for all of them, or the
+            names of some (``stack=["autocast", "channels_last"]``). See :mod:`scratchnn.testing.stack`.
         compile_backend: the ``torch.compile`` backend of the stack's compile row. Default: ``'aot_eager'``
             (dynamo and AOTAutograd trace forward and backward, no code generation); ``'inductor'`` also
             generates and runs the kernels, at several seconds per layer.
@@ -75,6 +76,7 @@ def check_layer(
     """
     if (rtol is None) != (atol is None):
         raise ValueError(f"give both rtol and atol or neither, but got rtol={rtol}, atol={atol}")
+    features = _stack_features(stack)
     label = name or type(candidate).__name__
     device = torch.device(device or "cpu")
     candidate, reference = candidate.to(device=device), reference.to(device=device)
@@ -105,13 +107,14 @@ def check_layer(
                 report.rows.append(gradcheck_row(candidate, input_shape, device, label, engine, gradgradcheck=False))
             if gradgradcheck:
                 report.rows.append(gradcheck_row(candidate, input_shape, device, label, engine, gradgradcheck=True))
-    if stack:
-        from .stack import stack_rows  # imports torch.func, torch.distributed and the exporters: only when asked
+    if features:
+        from .stack import stack_rows
 
         report.rows += stack_rows(
             candidate,
             reference,
             input_shape,
+            features=features,
             label=label,
             engines=engines,
             device=device,
@@ -121,6 +124,15 @@ def check_layer(
             builders=builders,
         )
     return report
+
+
+def _stack_features(stack: bool | Sequence[str]) -> tuple[str, ...]:
+    """The stack rows asked for (the stack modules import the exporters and torch.distributed: only then)."""
+    if stack is False or (not isinstance(stack, str) and not stack):
+        return ()
+    from .stack import select
+
+    return select(stack)
 
 
 def _default_tolerances(dtype: torch.dtype) -> tuple[float, float]:

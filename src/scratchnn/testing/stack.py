@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from .report import CheckRow, reason
 from .stack_core import Compare, Outcome, Probe, Skip, attempt, engine_context, verdict
-from .stack_ddp import ddp_outcomes
+from .stack_ddp import ddp_outcomes, ddp_reason
 from .stack_eager import autocast, channels_last, meta_device, per_sample_grads, pickled, vmapped
 from .stack_trace import compiled, exported, onnx_exported, trace_reason
 
@@ -45,11 +45,24 @@ DDP_ROW = "DDP 2 ranks vs 1 process"
 LOW_PRECISION = {torch.bfloat16: 1.6e-2, torch.float16: 1e-3}  # assert_close's rtol for the dtype
 
 
+def select(stack: bool | Sequence[str]) -> tuple[str, ...]:
+    """The feature rows to run: all for ``True``, else the named ones (a ValueError names the valid names)."""
+    names = (*(name for name, _, _ in FEATURES), DDP_ROW)
+    if stack is True:
+        return names
+    chosen = (stack,) if isinstance(stack, str) else tuple(stack)
+    unknown = [name for name in chosen if name not in names]
+    if unknown:
+        raise ValueError(f"stack must be True or names from {list(names)}, but got {unknown}")
+    return chosen
+
+
 def stack_rows(
     candidate: nn.Module,
     reference: nn.Module,
     input_shape: Sequence[int],
     *,
+    features: Sequence[str],
     label: str,
     engines: Sequence[str],
     device: torch.device,
@@ -67,15 +80,17 @@ def stack_rows(
         "reference": Probe(reference, x, build_r, device, compile_backend),
     }
     tolerant = _tolerant(compare)
-    ddp = ddp_outcomes(sides, engines)
+    ddp = ddp_outcomes(sides, engines) if DDP_ROW in features else {}
     rows = []
     for engine in engines:
         with engine_context(engine):
             for check, feature, why in FEATURES:
                 name = f"{check} [{compile_backend}]" if feature is compiled else check
-                rows.append(_feature_row(sides, feature, why, label, engine, name, tolerant))
-        pair = ddp[("candidate", engine)], ddp[("reference", engine)]
-        rows.append(verdict(label, engine, DDP_ROW, *pair, tolerant))
+                if check in features:
+                    rows.append(_feature_row(sides, feature, why, label, engine, name, tolerant))
+        if ddp:
+            pair = ddp[("candidate", engine)], ddp[("reference", engine)]
+            rows.append(verdict(label, engine, DDP_ROW, *pair, tolerant, ddp_reason))
     return rows
 
 
@@ -111,4 +126,4 @@ def _tolerant(compare: Compare) -> Compare:
     return check
 
 
-__all__ = ["DDP_ROW", "FEATURES", "Outcome", "stack_rows"]
+__all__ = ["DDP_ROW", "FEATURES", "Outcome", "select", "stack_rows"]

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from .report import reason
 from .stack_core import Outcome, Probe, engine_context, outputs, seeded_like
 
 WORLD_SIZE = 2
@@ -50,6 +51,14 @@ def ddp_outcomes(sides: dict[str, Probe], engines: Sequence[str], timeout: float
     return results
 
 
+class RankError(Exception):
+    """What a worker rank raised, as ``'Type: message'``."""
+
+
+def ddp_reason(e: BaseException) -> str:
+    return str(e) if isinstance(e, RankError) else reason(e)
+
+
 def _batch(x: Tensor) -> Tensor:
     """A seeded batch of ``2 * N`` (each rank takes ``N``)."""
     gen = torch.Generator().manual_seed(3)
@@ -61,7 +70,7 @@ def _judge(ran, side: str, engine: str, module: nn.Module, x: Tensor, g: Tensor)
     if isinstance(ran, Exception):
         return Outcome(error=ran)
     if isinstance(got, str):
-        return Outcome(error=RuntimeError(got))
+        return Outcome(error=RankError(got))
     expected = _one_process(module, x, g, engine)
     for name, want in expected.items():
         if name not in got or not torch.allclose(got[name], want, rtol=1e-5, atol=1e-6 * max(1.0, want.abs().max())):
