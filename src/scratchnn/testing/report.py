@@ -93,7 +93,11 @@ class Report:
                 lines[i + 2] += f"  <- {r.detail}"
         summary = self.summary()
         if failures_only and len(rows) < len(self.rows):
-            summary += f"; only the {len(rows)} failing rows are shown"
+            summary += (
+                "; only the failing row is shown"
+                if len(rows) == 1
+                else f"; only the {len(rows)} failing rows are shown"
+            )
         return "\n".join([*lines, "", summary])
 
     def format_compact(self) -> str:

@@ -24,6 +24,8 @@ def compiled(probe: Probe) -> Observations:
         return forward_backward(fn, probe.x, dict(probe.module.named_parameters()), GRAD_SEED)
     except Exception as e:
         breaks = graph_breaks(probe)
+        if not breaks and isinstance(e, torch._dynamo.exc.Unsupported):  # under fullgraph, a break is this error
+            breaks = f"graph break: {trace_reason(e).split(': ', 1)[-1]}"
         raise (GraphBreaks(breaks) if breaks else e) from None
     finally:
         torch._dynamo.reset()
