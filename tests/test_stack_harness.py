@@ -14,7 +14,7 @@ from scratchnn.testing.grid import Case, check_builtin
 
 FIXTURES = Path(__file__).parent / "fixtures"
 sys.path.insert(0, str(FIXTURES))
-from broken_layers import ContiguousConv2d, CPUBufferLinear, Float32Linear  # noqa: E402
+from broken_layers import ContiguousConv2d, CPUBufferLinear, Float32Linear, RankScaledLinear  # noqa: E402
 from thin_layers import SubclassedConv2d, SubclassedReLU  # noqa: E402
 
 STACK_ROWS = (
@@ -125,6 +125,16 @@ def test_a_thin_subclass_of_a_torch_layer_passes_every_stack_row():
     assert report.passed, report.format()
     assert [r.check for r in report.rows[-len(STACK_ROWS) :]] == list(STACK_ROWS)
     assert all(r.result == "pass" for r in report.rows)
+
+
+@pytest.mark.slow
+def test_ddp_row_fails_when_two_ranks_disagree_with_one_process():
+    pair = twins(lambda: RankScaledLinear(5, 3), lambda: nn.Linear(5, 3))
+    report = check_layer(*pair, (4, 5), gradcheck=False, stack=["DDP 2 ranks vs 1 process"])
+    row = stack_row(report, "DDP 2 ranks vs 1 process")
+    assert not row.passed and re.fullmatch(
+        r"AssertionError: DDP's grad weight differs from one process's by \S+", row.detail
+    )
 
 
 @pytest.mark.slow

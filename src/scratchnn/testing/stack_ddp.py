@@ -1,4 +1,4 @@
-"""The DDP stack row: DistributedDataParallel with 2 gloo ranks on 127.0.0.1 against one process.
+"""The DDP stack row: DistributedDataParallel with 2 gloo ranks on 127.0.0.1 against one process, on the CPU.
 
 One run per layer: two worker processes (:mod:`._ddp_worker`) load the pickled candidate and reference, wrap
 each in ``DistributedDataParallel``, run forward and backward on their half of a seeded batch under every backward
@@ -9,6 +9,7 @@ reference's.
 
 from __future__ import annotations
 
+import copy
 import io
 import os
 import socket
@@ -30,24 +31,26 @@ TIMEOUT_S = 240  # two fresh Python processes import torch and set up gloo: seco
 
 def ddp_outcomes(sides: dict[str, Probe], engines: Sequence[str], timeout: float = TIMEOUT_S) -> dict:
     """``{(side, engine): Outcome}`` from one 2-rank run; each side's observations are its DDP gradients."""
-    probe = next(iter(sides.values()))
-    x = _batch(probe.x)
-    with torch.no_grad():
-        first = outputs(probe.module(x))[0]
-    g = seeded_like([first], 1)[0]
-    payload = {"x": x.cpu(), "g": g.cpu(), "engines": list(engines), "sides": {}}
+    x = _batch(next(iter(sides.values())).x.cpu())
+    payload = {"x": x, "engines": list(engines), "sides": {}}
     results: dict = {}
+    modules = {}
     for side, p in sides.items():
         try:
+            modules[side] = copy.deepcopy(p.module).cpu()  # gloo, on the CPU
             buffer = io.BytesIO()
-            torch.save(p.module.cpu() if p.device.type == "cpu" else p.module, buffer)
+            torch.save(modules[side], buffer)
             payload["sides"][side] = buffer.getvalue()
         except Exception as e:
             results.update({(side, engine): Outcome(error=e) for engine in engines})
-    ran = _launch(payload, timeout) if payload["sides"] else {}
-    for side in payload["sides"]:
+    if not modules:
+        return results
+    with torch.no_grad():
+        payload["g"] = g = seeded_like([outputs(next(iter(modules.values()))(x))[0]], 1)[0]
+    ran = _launch(payload, timeout)
+    for side, module in modules.items():
         for engine in engines:
-            results[(side, engine)] = _judge(ran, side, engine, sides[side].module, x, g)
+            results[(side, engine)] = _judge(ran, side, engine, module, x, g)
     return results
 
 
