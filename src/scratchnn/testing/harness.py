@@ -83,20 +83,10 @@ def check_layer(
     if any(p.is_floating_point() for p in candidate.parameters()):
         candidate, reference = candidate.to(dtype), reference.to(dtype)
     report = Report()
-    row = _sync_parameters(candidate, reference, check_init, label, report)
-    if not row:
+    if not _sync_parameters(candidate, reference, check_init, label, report):
         return report
 
-    def compare(actual: Tensor, expected: Tensor) -> None:
-        if rtol is None and actual.is_floating_point() and actual.numel():
-            # assert_close's defaults for the dtype, with atol scaled by the tensor's magnitude: both sides add
-            # the same terms in different orders, and a sum of K terms of size S is only exact to ~ eps * S.
-            tol_rtol, tol_atol = _default_tolerances(expected.dtype)
-            scale = max(1.0, expected.detach().abs().max().item())
-            torch.testing.assert_close(actual, expected, rtol=tol_rtol, atol=tol_atol * scale, equal_nan=True)
-        else:
-            torch.testing.assert_close(actual, expected, rtol=rtol, atol=atol, equal_nan=True)
-
+    compare = _comparer(rtol, atol)
     engines = tuple(engines or _default_engines(candidate))
     for engine in engines:
         context = use_backward(engine) if engine != "-" else contextlib.nullcontext()
@@ -110,20 +100,28 @@ def check_layer(
     if features:
         from .stack import stack_rows
 
+        options = {"label": label, "engines": engines, "device": device, "dtype": dtype, "compare": compare}
         report.rows += stack_rows(
-            candidate,
-            reference,
-            input_shape,
-            features=features,
-            label=label,
-            engines=engines,
-            device=device,
-            dtype=dtype,
-            compare=compare,
-            compile_backend=compile_backend,
-            builders=builders,
-        )
+            candidate, reference, input_shape, features=features, compile_backend=compile_backend, builders=builders,
+            **options,
+        )  # fmt: skip
     return report
+
+
+def _comparer(rtol: float | None, atol: float | None) -> Compare:
+    """``assert_close`` with the given tolerances, or by default its defaults for the dtype with ``atol`` scaled
+    by the expected tensor's magnitude: both sides add the same terms in different orders, and a sum of K terms
+    of size S is only exact to about ``eps * S``."""
+
+    def compare(actual: Tensor, expected: Tensor) -> None:
+        if rtol is None and actual.is_floating_point() and actual.numel():
+            tol_rtol, tol_atol = _default_tolerances(expected.dtype)
+            scale = max(1.0, expected.detach().abs().max().item())
+            torch.testing.assert_close(actual, expected, rtol=tol_rtol, atol=tol_atol * scale, equal_nan=True)
+        else:
+            torch.testing.assert_close(actual, expected, rtol=rtol, atol=atol, equal_nan=True)
+
+    return compare
 
 
 def _stack_features(stack: bool | Sequence[str]) -> tuple[str, ...]:
