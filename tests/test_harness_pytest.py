@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 import scratchnn
-from scratchnn.models import CNN
+from scratchnn.models import CNN, MLP
 from scratchnn.testing import assert_layer_matches, check_layer
 from scratchnn.testing.assertions import FULL_TABLE_UP_TO
 
@@ -74,11 +74,12 @@ def test_a_sequential_of_scratchnn_layers_matches_its_torch_twin():
     assert "grad 4.weight [batched]" in {row.check for row in report.rows}
 
 
-def test_the_studys_cnn_matches_its_torch_twin_including_gradcheck():
-    ours, ref = twins(CNN, lambda: CNN(impl="torch"))
+@pytest.mark.parametrize(("model", "grads"), [(CNN, {"grad conv1.weight", "grad fc.bias"}), (MLP, {"grad fc1.weight"})])
+def test_the_studys_models_match_their_torch_twins_including_gradcheck(model, grads):
+    ours, ref = twins(model, lambda: model(impl="torch"))
     report = assert_layer_matches(ours, ref, input_shape=(2, 1, 28, 28), check_init=True)
     checks = {row.check for row in report.rows}
-    assert {"grad conv1.weight [batched]", "grad fc.bias [batched]", "gradcheck (float64, fast mode)"} <= checks
+    assert {f"{g} [batched]" for g in grads} | {"gradcheck (float64, fast mode)"} <= checks
 
 
 def test_a_backward_that_raises_fails_a_gradient_row_not_the_forward():
