@@ -68,7 +68,7 @@ def test_wrong_backward_is_caught_by_gradient_rows_and_gradcheck():
 def test_state_dict_key_mismatch_is_reported_and_stops_the_check():
     report = check_layer(RenamedLinear(5, 3), nn.Linear(5, 3), (4, 5))
     assert len(report.rows) == 1 and not report.passed
-    assert "keys differ" in report.rows[0].detail and "'w'" in report.rows[0].detail
+    assert "Unexpected key(s) in the candidate: 'w', 'b'" in report.rows[0].detail
 
 
 def test_different_initialisation_fails_identical_init_check():
@@ -154,6 +154,16 @@ def test_cli_check_broken_layer_exits_nonzero_and_names_the_check():
             "--input-shape expects",
         ),
         (["scratchnn:functional", "--against", "torch.nn.Linear"], "is not a torch.nn.Module subclass"),
+        (
+            ["scratchnn:Conv2d", "--against", "torch.nn.Conv2d", "--args", "2", "3", "3", "--input-shape", "3,5,5,5"],
+            "--input-shape 3,5,5,5 does not fit torch.nn.Conv2d: RuntimeError: Given groups=1, weight of size "
+            "[3, 2, 3, 3], expected input[3, 5, 5, 5] to have 2 channels, but got 5 channels instead; "
+            "it expects (N, 2, H, W), e.g. --input-shape 4,2,11,11",
+        ),
+        (
+            ["scratchnn:Linear", "--against", "torch.nn.Linear", "--args", "2", "3", "--input-shape", "4,3"],
+            "it expects (N, *, 2)",
+        ),
         ([".relative:Thing", "--against", "torch.nn.Linear"], "cannot load '.relative:Thing'"),
         (["--device", "tpu"], "invalid choice: 'tpu'"),
     ],

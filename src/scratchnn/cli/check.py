@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import copy
 import importlib
 import sys
 from pathlib import Path
@@ -12,10 +13,12 @@ import torch
 from torch import nn
 
 from ..testing import check_layer
-from ..testing.grid import check_builtin
+from ..testing.grid import GRID, check_builtin
+from ..testing.report import reason
 from ..training import resolve_device
 from ._common import UsageError
 
+COMPILE_BACKENDS = ("aot_eager", "inductor", "eager")
 DTYPES = {
     "float32": torch.float32,
     "float64": torch.float64,
@@ -31,8 +34,17 @@ def add_parser(sub) -> None:
         description="Compare layers with their torch.nn reference: outputs, gradients, gradcheck. "
         "Exit code 0 only when every check passes.",
     )
-    p.add_argument("target", nargs="?", metavar="PKG.MOD:CLASS", help="your layer (default: every built-in layer)")
-    p.add_argument("--against", metavar="torch.nn.CLASS", help="the reference layer (required with a target)")
+    p.add_argument(
+        "target",
+        nargs="?",
+        metavar="PKG.MOD:CLASS",
+        help="your layer, importable from the current directory (default: every built-in layer)",
+    )
+    p.add_argument(
+        "--against",
+        metavar="torch.nn.CLASS",
+        help="the reference layer to compare with (required with a target; default: none)",
+    )
     p.add_argument(
         "--args",
         nargs="*",
@@ -41,23 +53,44 @@ def add_parser(sub) -> None:
         help="positional constructor arguments for both layers, as Python literals (default: none)",
     )
     p.add_argument(
-        "--kwargs", nargs="*", default=[], metavar="NAME=VALUE", help="keyword constructor arguments (default: none)"
+        "--kwargs",
+        nargs="*",
+        default=[],
+        metavar="NAME=VALUE",
+        help="keyword constructor arguments for both layers (default: none)",
     )
     p.add_argument(
         "--input-shape",
         metavar="N,C,H,W",
-        help="batched input shape (default: 4 examples with the reference's channels or features)",
+        help="batched input shape (default: 4,C,11,11 for a conv, 4,F for a linear layer, else 4,3,11,11)",
     )
     p.add_argument(
         "--dtype",
         choices=sorted(DTYPES),
         default="float32",
-        help="the checks' dtype; gradcheck always float64 (default: float32)",
+        help="dtype of the comparison; gradcheck always float64 (default: float32)",
     )
     p.add_argument(
-        "--device", choices=("cpu", "cuda", "mps"), default="cpu", help="where both layers run (default: cpu)"
+        "--device",
+        choices=("cpu", "cuda", "mps"),
+        default="cpu",
+        help="device of the comparison (default: cpu)",
     )
-    p.add_argument("--full", action="store_true", help="print every check (default: one row per layer/engine)")
+    p.add_argument(
+        "--full", action="store_true", help="print every check (default: one row per layer and backward engine)"
+    )
+    p.add_argument(
+        "--stack",
+        action="store_true",
+        help="also check the PyTorch stack on both layers: torch.compile, torch.export, ONNX, torch.func, "
+        "autocast, channels_last, pickle, meta device, DDP (slow: seconds per layer; default: off)",
+    )
+    p.add_argument(
+        "--compile-backend",
+        choices=COMPILE_BACKENDS,
+        default="aot_eager",
+        help="torch.compile backend of the --stack compile row; inductor also generates kernels (default: %(default)s)",
+    )
     p.set_defaults(run=run)
 
 
@@ -70,7 +103,13 @@ def run(args: argparse.Namespace) -> int:
     if args.target is None:
         if args.against:
             raise UsageError("--against needs a target layer PKG.MOD:CLASS")
-        report = check_builtin(dtype=dtype, device=args.device)
+        report = check_builtin(
+            dtype=dtype,
+            device=args.device,
+            stack=args.stack,
+            compile_backend=args.compile_backend,
+            on_case=_progress(len(GRID)) if args.stack else None,
+        )
     else:
         report = _check_user_layer(args, dtype)
     print(report.format() if args.full else report.format_compact())
@@ -91,7 +130,27 @@ def _check_user_layer(args: argparse.Namespace, dtype: torch.dtype):
     except (TypeError, ValueError, RuntimeError) as e:
         raise UsageError(f"cannot construct the layers with args={pos} kwargs={kw}: {e}") from None
     shape = _shape(args.input_shape) if args.input_shape else _default_shape(reference)
-    return check_layer(candidate, reference, shape, name=args.target.split(":")[-1], dtype=dtype, device=args.device)
+    _check_shape_fits(reference, shape, args.against, given=bool(args.input_shape))
+    return check_layer(
+        candidate,
+        reference,
+        shape,
+        name=args.target.split(":")[-1],
+        dtype=dtype,
+        device=args.device,
+        stack=args.stack,
+        compile_backend=args.compile_backend,
+        builders=(lambda: candidate_cls(*pos, **kw), lambda: reference_cls(*pos, **kw)),
+    )
+
+
+def _progress(total: int):
+    """``[i/total] case`` on stderr as each built-in case starts (the stack checks take a while)."""
+
+    def show(i: int, case) -> None:
+        print(f"[{i + 1}/{total}] {case.name}", file=sys.stderr, flush=True)
+
+    return show
 
 
 def _load_class(spec: str) -> type[nn.Module]:
@@ -132,6 +191,24 @@ def _shape(text: str) -> tuple[int, ...]:
     if len(shape) < 2 or min(shape) < 1:
         raise UsageError(f"--input-shape expects positive ints like 4,3,9,9, but got {text!r}")
     return shape
+
+
+def _check_shape_fits(reference: nn.Module, shape: tuple[int, ...], name: str, given: bool) -> None:
+    """Run (a copy of) the reference once: an input it rejects is a usage error that names the shape it expects."""
+    try:
+        with torch.no_grad():
+            copy.deepcopy(reference).float()(torch.zeros(shape))
+    except Exception as e:
+        flag = f"--input-shape {','.join(map(str, shape))}" if given else f"the default input shape {list(shape)}"
+        raise UsageError(f"{flag} does not fit {name}: {reason(e)}; {_expected_shape(reference)}") from None
+
+
+def _expected_shape(reference: nn.Module) -> str:
+    if hasattr(reference, "in_channels"):
+        return f"it expects (N, {reference.in_channels}, H, W), e.g. --input-shape 4,{reference.in_channels},11,11"
+    if hasattr(reference, "in_features"):
+        return f"it expects (N, *, {reference.in_features}), e.g. --input-shape 4,{reference.in_features}"
+    return "pass an --input-shape that the reference accepts"
 
 
 def _default_shape(reference: nn.Module) -> tuple[int, ...]:

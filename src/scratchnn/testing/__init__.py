@@ -1,6 +1,7 @@
 """The harness for testing custom layers against their torch.nn reference."""
 
+from .assertions import assert_layer_matches
 from .harness import check_layer
 from .report import CheckRow, Report
 
-__all__ = ["CheckRow", "Report", "check_layer"]
+__all__ = ["CheckRow", "Report", "assert_layer_matches", "check_layer"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,10 +32,15 @@ class Case:
     def build(self, seed: int = 0) -> tuple[nn.Module, nn.Module]:
         """Candidate and reference, each constructed right after ``torch.manual_seed(seed)``."""
         torch.manual_seed(seed)
-        candidate = getattr(layers, self.layer)(*self.args, **self.kwargs)
+        candidate = self.make_candidate()
         torch.manual_seed(seed)
-        reference = TorchSquare() if self.layer == "Square" else getattr(nn, self.layer)(*self.args, **self.kwargs)
-        return candidate, reference
+        return candidate, self.make_reference()
+
+    def make_candidate(self) -> nn.Module:
+        return getattr(layers, self.layer)(*self.args, **self.kwargs)
+
+    def make_reference(self) -> nn.Module:
+        return TorchSquare() if self.layer == "Square" else getattr(nn, self.layer)(*self.args, **self.kwargs)
 
 
 GRID: tuple[Case, ...] = (
@@ -68,10 +74,25 @@ GRID: tuple[Case, ...] = (
 )
 
 
-def check_builtin(cases: tuple[Case, ...] = GRID, *, dtype: torch.dtype = torch.float32, device=None) -> Report:
-    """Run :func:`check_layer` on every case (both backward engines, identical-init check for parameters)."""
+def check_builtin(
+    cases: tuple[Case, ...] = GRID,
+    *,
+    dtype: torch.dtype = torch.float32,
+    device=None,
+    stack: bool = False,
+    compile_backend: str = "aot_eager",
+    on_case: Callable[[int, Case], None] | None = None,
+) -> Report:
+    """Run :func:`check_layer` on every case (both backward engines, identical-init check for parameters).
+
+    Args:
+        stack, compile_backend: passed to :func:`check_layer` (with each case's constructors as ``builders``).
+        on_case: called as ``on_case(i, case)`` before case ``i`` (0-based) starts, e.g. to show progress.
+    """
     report = Report()
-    for case in cases:
+    for i, case in enumerate(cases):
+        if on_case is not None:
+            on_case(i, case)
         candidate, reference = case.build()
         report.extend(
             check_layer(
@@ -83,6 +104,9 @@ def check_builtin(cases: tuple[Case, ...] = GRID, *, dtype: torch.dtype = torch.
                 device=device,
                 check_init=True,
                 gradgradcheck=True,
+                stack=stack,
+                compile_backend=compile_backend,
+                builders=(case.make_candidate, case.make_reference),
             )
         )
     return report

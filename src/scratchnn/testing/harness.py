@@ -15,7 +15,6 @@ For scratchnn's own layers each check runs under both backward engines (hand-wri
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 from collections.abc import Callable, Sequence
 
@@ -23,7 +22,8 @@ import torch
 from torch import Tensor, nn
 
 from ..functional import use_backward
-from .report import CheckRow, Report, errors
+from .gradcheck import gradcheck_row
+from .report import CheckRow, Report, errors, reason
 
 Compare = Callable[[Tensor, Tensor], None]
 
@@ -44,6 +44,9 @@ def check_layer(
     gradgradcheck: bool = False,
     rtol: float | None = None,
     atol: float | None = None,
+    stack: bool | Sequence[str] = False,
+    compile_backend: str = "aot_eager",
+    builders: tuple[Callable[[], nn.Module], Callable[[], nn.Module]] | None = None,
 ) -> Report:
     """Compare ``candidate`` with ``reference`` and return a :class:`Report` (one row per check).
 
@@ -62,39 +65,72 @@ def check_layer(
         rtol, atol: tolerances for ``torch.testing.assert_close``; both or neither. Default: its defaults for
             the dtype, with ``atol`` scaled by the largest magnitude of the expected tensor (sums in a different
             order differ by about ``eps`` times their size).
+        stack: also add one row per feature of the PyTorch stack (compile, export, ONNX, torch.func, autocast,
+            channels_last, pickle, meta device, DDP), each run on both layers; ``True`` for all of them, or the
+            names of some (``stack=["autocast", "channels_last"]``). See :mod:`scratchnn.testing.stack`.
+        compile_backend: the ``torch.compile`` backend of the stack's compile row. Default: ``'aot_eager'``
+            (dynamo and AOTAutograd trace forward and backward, no code generation); ``'inductor'`` also
+            generates and runs the kernels, at several seconds per layer.
+        builders: ``(make_candidate, make_reference)``, zero-argument callables; with them the meta-device row
+            constructs each layer under ``torch.device('meta')``, without them it moves a copy there.
     """
     if (rtol is None) != (atol is None):
         raise ValueError(f"give both rtol and atol or neither, but got rtol={rtol}, atol={atol}")
+    features = _stack_features(stack)
     label = name or type(candidate).__name__
     device = torch.device(device or "cpu")
     candidate, reference = candidate.to(device=device), reference.to(device=device)
     if any(p.is_floating_point() for p in candidate.parameters()):
         candidate, reference = candidate.to(dtype), reference.to(dtype)
     report = Report()
-    row = _sync_parameters(candidate, reference, check_init, label, report)
-    if not row:
+    if not _sync_parameters(candidate, reference, check_init, label, report):
         return report
+
+    compare = _comparer(rtol, atol)
+    engines = tuple(engines or _default_engines(candidate))
+    for engine in engines:
+        context = use_backward(engine) if engine != "-" else contextlib.nullcontext()
+        with context:
+            for variant, x in _inputs(input_shape, dtype, device, seed, unbatched):
+                report.rows += _compare_run(candidate, reference, x, variant, compare, label, engine, seed)
+            if gradcheck:
+                report.rows.append(gradcheck_row(candidate, input_shape, device, label, engine, gradgradcheck=False))
+            if gradgradcheck:
+                report.rows.append(gradcheck_row(candidate, input_shape, device, label, engine, gradgradcheck=True))
+    if features:
+        from .stack import stack_rows
+
+        options = {"label": label, "engines": engines, "device": device, "dtype": dtype, "compare": compare}
+        report.rows += stack_rows(
+            candidate, reference, input_shape, features=features, compile_backend=compile_backend, builders=builders,
+            **options,
+        )  # fmt: skip
+    return report
+
+
+def _comparer(rtol: float | None, atol: float | None) -> Compare:
+    """``assert_close`` with the given tolerances, or by default its defaults for the dtype with ``atol`` scaled
+    by the expected tensor's magnitude: both sides add the same terms in different orders, and a sum of K terms
+    of size S is only exact to about ``eps * S``."""
 
     def compare(actual: Tensor, expected: Tensor) -> None:
         if rtol is None and actual.is_floating_point() and actual.numel():
-            # assert_close's defaults for the dtype, with atol scaled by the tensor's magnitude: both sides add
-            # the same terms in different orders, and a sum of K terms of size S is only exact to ~ eps * S.
             tol_rtol, tol_atol = _default_tolerances(expected.dtype)
             scale = max(1.0, expected.detach().abs().max().item())
             torch.testing.assert_close(actual, expected, rtol=tol_rtol, atol=tol_atol * scale, equal_nan=True)
         else:
             torch.testing.assert_close(actual, expected, rtol=rtol, atol=atol, equal_nan=True)
 
-    for engine in engines or _default_engines(candidate):
-        context = use_backward(engine) if engine != "-" else contextlib.nullcontext()
-        with context:
-            for variant, x in _inputs(input_shape, dtype, device, seed, unbatched):
-                report.rows += _compare_run(candidate, reference, x, variant, compare, label, engine, seed)
-            if gradcheck:
-                report.rows.append(_gradcheck(candidate, input_shape, device, label, engine, gradgradcheck=False))
-            if gradgradcheck:
-                report.rows.append(_gradcheck(candidate, input_shape, device, label, engine, gradgradcheck=True))
-    return report
+    return compare
+
+
+def _stack_features(stack: bool | Sequence[str]) -> tuple[str, ...]:
+    """The stack rows asked for (the stack modules import the exporters and torch.distributed: only then)."""
+    if stack is False or (not isinstance(stack, str) and not stack):
+        return ()
+    from .stack import select
+
+    return select(stack)
 
 
 def _default_tolerances(dtype: torch.dtype) -> tuple[float, float]:
@@ -116,34 +152,23 @@ def _sync_parameters(candidate: nn.Module, reference: nn.Module, check_init: boo
     """Check the state_dict keys (and initial values), then load the reference's into the candidate."""
     ours, theirs = candidate.state_dict(), reference.state_dict()
     if ours.keys() != theirs.keys():
-        diff = sorted(set(ours) ^ set(theirs))
-        report.rows.append(CheckRow(label, "-", "state_dict keys", False, detail=f"keys differ: {diff}"))
+        missing, unexpected = [k for k in theirs if k not in ours], [k for k in ours if k not in theirs]
+        parts = [f"{what} key(s) in the candidate: {', '.join(map(repr, keys))}." for what, keys in
+                 (("Missing", missing), ("Unexpected", unexpected)) if keys]  # fmt: skip
+        report.rows.append(CheckRow(label, "-", "state_dict keys", False, detail=" ".join(parts)))
         return False
-    shapes_ok = all(ours[k].shape == theirs[k].shape for k in ours)
-    detail = (
-        ""
-        if shapes_ok
-        else "parameter shapes differ: "
-        + ", ".join(
-            f"{k} {list(ours[k].shape)} vs {list(theirs[k].shape)}" for k in ours if ours[k].shape != theirs[k].shape
-        )
-    )
-    report.rows.append(CheckRow(label, "-", "state_dict keys and shapes", shapes_ok, detail=detail))
-    if not shapes_ok:
+    bad_shapes = [
+        f"{k} {list(ours[k].shape)} vs {list(theirs[k].shape)}" for k in ours if ours[k].shape != theirs[k].shape
+    ]
+    detail = "parameter shapes differ: " + ", ".join(bad_shapes) if bad_shapes else ""
+    report.rows.append(CheckRow(label, "-", "state_dict keys and shapes", not bad_shapes, detail=detail))
+    if bad_shapes:
         return False
     if check_init:
         worst = max((errors(ours[k], theirs[k]) for k in ours), default=(0.0, 0.0))
         same = all(torch.equal(ours[k], theirs[k]) for k in ours)
-        report.rows.append(
-            CheckRow(
-                label,
-                "-",
-                "identical initialisation",
-                same,
-                *worst,
-                detail="" if same else "same seed drew different parameters",
-            )
-        )
+        detail = "" if same else "same seed drew different parameters"
+        report.rows.append(CheckRow(label, "-", "identical initialisation", same, *worst, detail=detail))
     candidate.load_state_dict(theirs)
     return True
 
@@ -171,16 +196,18 @@ def _as_tuple(out) -> tuple[Tensor, ...]:
     return tuple(out) if isinstance(out, (tuple, list)) else (out,)
 
 
-def _run(module: nn.Module, x: Tensor, grads: Sequence[Tensor] | None):
-    """Forward, then the gradients of the float outputs w.r.t. the input and every parameter (by name)."""
+def _forward(module: nn.Module, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """The input as a fresh leaf (same memory format) and the module's outputs as a tuple."""
     x = x.detach().clone(memory_format=torch.preserve_format).requires_grad_(x.is_floating_point())
-    outs = _as_tuple(module(x))
-    if grads is None:
-        return outs, {}
+    return x, _as_tuple(module(x))
+
+
+def _backward(module: nn.Module, x: Tensor, outs: Sequence[Tensor], grads: Sequence[Tensor]) -> dict[str, Tensor]:
+    """The gradients of the float outputs w.r.t. the input and every parameter, by name (zeros where unused)."""
     named = [("input", x), *((n, p) for n, p in module.named_parameters() if p.requires_grad)]
     floats = [o for o in outs if o.is_floating_point() and o.requires_grad]
     got = torch.autograd.grad(floats, [t for _, t in named], grads, allow_unused=True) if floats else ()
-    return outs, {n: (g if g is not None else torch.zeros_like(t)) for (n, t), g in zip(named, got, strict=False)}
+    return {n: (g if g is not None else torch.zeros_like(t)) for (n, t), g in zip(named, got, strict=False)}
 
 
 def _compare_run(
@@ -193,52 +220,48 @@ def _compare_run(
     engine: str,
     seed: int,
 ) -> list[CheckRow]:
-    """Rows for one input: the forward, then the gradients (one row each on the batched input)."""
+    """Rows for one input: the forward, then the gradients (one row each on the batched input).
+
+    An exception in the candidate's forward fails the forward row; one in its backward fails a gradient row
+    (``backward [batched]`` or ``gradients [...]``) after a forward row that may well pass.
+    """
+    forward, backward = (
+        f"forward [{variant}]",
+        f"backward [{variant}]" if variant == "batched" else f"gradients [{variant}]",
+    )
     try:
-        expected, _ = _run(reference, x, None)
+        x_r, expected = _forward(reference, x)
     except Exception as e:  # the reference does not take this kind of input: nothing to compare
         if variant != "batched":
             return []
-        detail = f"the reference rejects input_shape {list(x.shape)}: {_first_line(e)}"
-        return [CheckRow(label, engine, f"forward [{variant}]", False, math.nan, math.nan, detail)]
+        detail = f"the reference rejects input_shape {list(x.shape)}: {reason(e)}"
+        return [CheckRow(label, engine, forward, False, math.nan, math.nan, detail)]
     g = torch.Generator().manual_seed(seed + 1)
     grads = [torch.randn(o.shape, generator=g, dtype=torch.float64).to(o) for o in expected if o.is_floating_point()]
     try:
-        actual, grads_c = _run(candidate, x, grads)
+        x_c, actual = _forward(candidate, x)
     except Exception as e:
-        return [CheckRow(label, engine, f"forward [{variant}]", False, math.nan, math.nan, _first_line(e))]
-    _, grads_r = _run(reference, x, grads)
+        return [CheckRow(label, engine, forward, False, math.nan, math.nan, reason(e))]
     if len(actual) != len(expected):
-        return [
-            CheckRow(
-                label,
-                engine,
-                f"forward [{variant}]",
-                False,
-                math.nan,
-                math.nan,
-                f"{len(actual)} outputs, expected {len(expected)}",
-            )
-        ]
-    rows = [_row(compare, actual, expected, label, engine, f"forward [{variant}]")]
+        detail = f"{len(actual)} outputs, expected {len(expected)}"
+        return [CheckRow(label, engine, forward, False, math.nan, math.nan, detail)]
+    rows = [_row(compare, actual, expected, label, engine, forward)]
+    grads_r = _backward(reference, x_r, expected, grads)
+    if not grads_r:
+        return rows
+    try:
+        grads_c = _backward(candidate, x_c, actual, grads)
+    except Exception as e:
+        return [*rows, CheckRow(label, engine, backward, False, math.nan, math.nan, reason(e))]
     if variant == "batched":
-        rows += [
+        return rows + [
             _row(compare, (grads_c.get(n),), (grads_r[n],), label, engine, f"grad {n} [{variant}]") for n in grads_r
         ]
-    elif grads_r:
-        names = list(grads_r)
-        rows.append(
-            _row(
-                compare,
-                [grads_c.get(n) for n in names],
-                [grads_r[n] for n in names],
-                label,
-                engine,
-                f"gradients [{variant}]",
-                names,
-            )
-        )
-    return rows
+    names = list(grads_r)
+    grad_row = _row(
+        compare, [grads_c.get(n) for n in names], [grads_r[n] for n in names], label, engine, backward, names
+    )
+    return [*rows, grad_row]
 
 
 def _row(
@@ -261,40 +284,5 @@ def _row(
         try:
             compare(a, e)
         except AssertionError as exc:
-            detail = detail or f"{what + ': ' if what else ''}{_first_line(exc)}"
+            detail = detail or f"{what + ': ' if what else ''}{reason(exc)}"
     return CheckRow(label, engine, check, not detail, *worst, detail)
-
-
-def _gradcheck(
-    candidate: nn.Module, input_shape: Sequence[int], device, label: str, engine: str, gradgradcheck: bool
-) -> CheckRow:
-    """``torch.autograd.gradcheck`` / ``gradgradcheck`` of the candidate in float64 on a batch of two."""
-    model = copy.deepcopy(candidate).to(torch.float64)
-    named = [(n, p.detach().clone().requires_grad_()) for n, p in model.named_parameters()]
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn((2, *input_shape[1:]), generator=g, dtype=torch.float64).to(device).requires_grad_()
-
-    def fn(x: Tensor, *params: Tensor) -> tuple[Tensor, ...]:
-        out = torch.func.functional_call(model, {n: p for (n, _), p in zip(named, params, strict=True)}, (x,))
-        return tuple(o for o in _as_tuple(out) if o.is_floating_point())
-
-    inputs = (x, *(p for _, p in named))
-    name = "gradgradcheck (float64)" if gradgradcheck else "gradcheck (float64)"
-    try:
-        if gradgradcheck:  # fast mode: compares random projections v^T J u, not every entry of the Hessian
-            ok = torch.autograd.gradgradcheck(fn, inputs, fast_mode=True)
-        else:
-            ok = torch.autograd.gradcheck(fn, inputs)
-        detail = ""
-    except Exception as e:
-        ok, detail = False, _first_line(e)
-    return CheckRow(label, engine, name, bool(ok), math.nan, math.nan, detail)
-
-
-def _first_line(e: BaseException) -> str:
-    """``Type: first line`` of an exception; for assert_close, its ``Mismatched elements: k / n`` line."""
-    text = str(e).strip().splitlines()
-    mismatch = [line.strip() for line in text if line.strip().startswith("Mismatched elements")]
-    if mismatch:
-        return mismatch[0]
-    return f"{type(e).__name__}: {text[0] if text else ''}"[:200]

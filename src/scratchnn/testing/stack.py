@@ -1,0 +1,129 @@
+"""``check_layer(..., stack=True)``: one row per feature of the PyTorch stack, run on both layers.
+
+| row | the feature, run on the candidate and on the reference |
+|---|---|
+| ``torch.compile [BACKEND]`` | ``torch.compile(fullgraph=True)`` forward and backward; graph breaks counted |
+| ``torch.export`` | ``torch.export.export``, then the exported module's forward and backward |
+| ``ONNX + onnxruntime`` | ``torch.onnx.export(..., dynamo=True)``, then onnxruntime's outputs |
+| ``torch.func.vmap`` | ``vmap(module)`` over a stack of two batches |
+| ``per-sample grads`` | ``vmap(grad(...))`` over ``functional_call``, sample by sample |
+| ``autocast`` | forward and backward under ``torch.autocast``: dtypes and values |
+| ``channels_last`` | a channels_last module on a channels_last input: memory formats and values |
+| ``pickle / save / deepcopy`` | the module's output after each round trip |
+| ``meta device + to_empty`` | constructed on the meta device, materialised, loaded, run |
+| ``DDP 2 ranks vs 1 process`` | DistributedDataParallel over 2 gloo processes against one process |
+
+How a row is judged (pass, FAIL, n/a, skip) is described in :mod:`.stack_core`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from .report import CheckRow, reason
+from .stack_core import Compare, Outcome, Probe, Skip, attempt, engine_context, verdict
+from .stack_ddp import ddp_outcomes, ddp_reason
+from .stack_eager import autocast, channels_last, meta_device, per_sample_grads, pickled, vmapped
+from .stack_trace import compiled, exported, onnx_exported, trace_reason
+
+FEATURES = (
+    ("torch.compile", compiled, trace_reason),
+    ("torch.export", exported, trace_reason),
+    ("ONNX + onnxruntime", onnx_exported, trace_reason),
+    ("torch.func.vmap", vmapped, reason),
+    ("per-sample grads", per_sample_grads, reason),
+    ("autocast", autocast, reason),
+    ("channels_last", channels_last, reason),
+    ("pickle / save / deepcopy", pickled, reason),
+    ("meta device + to_empty", meta_device, reason),
+)
+DDP_ROW = "DDP 2 ranks vs 1 process"
+LOW_PRECISION = {torch.bfloat16: 1.6e-2, torch.float16: 1e-3}  # assert_close's rtol for the dtype
+
+
+def select(stack: bool | Sequence[str]) -> tuple[str, ...]:
+    """The feature rows to run: all for ``True``, else the named ones (a ValueError names the valid names)."""
+    names = (*(name for name, _, _ in FEATURES), DDP_ROW)
+    if stack is True:
+        return names
+    chosen = (stack,) if isinstance(stack, str) else tuple(stack)
+    unknown = [name for name in chosen if name not in names]
+    if unknown:
+        raise ValueError(f"stack must be True or names from {list(names)}, but got {unknown}")
+    return chosen
+
+
+def stack_rows(
+    candidate: nn.Module,
+    reference: nn.Module,
+    input_shape: Sequence[int],
+    *,
+    features: Sequence[str],
+    label: str,
+    engines: Sequence[str],
+    device: torch.device,
+    dtype: torch.dtype,
+    compare: Compare,
+    compile_backend: str = "aot_eager",
+    builders: tuple[Callable[[], nn.Module], Callable[[], nn.Module]] | None = None,
+) -> list[CheckRow]:
+    """The stack rows for every engine, in feature order (the DDP rows come from one 2-process run)."""
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn((2, *input_shape[1:]), generator=g, dtype=torch.float64).to(dtype=dtype, device=device)
+    build_c, build_r = builders or (None, None)
+    sides = {
+        "candidate": Probe(candidate, x, build_c, device, compile_backend),
+        "reference": Probe(reference, x, build_r, device, compile_backend),
+    }
+    tolerant = _tolerant(compare)
+    ddp = ddp_outcomes(sides, engines) if DDP_ROW in features else {}
+    rows = []
+    for engine in engines:
+        with engine_context(engine):
+            for check, feature, why in FEATURES:
+                name = f"{check} [{compile_backend}]" if feature is compiled else check
+                if check in features:
+                    rows.append(_feature_row(sides, feature, why, label, engine, name, tolerant))
+        if ddp:
+            pair = ddp[("candidate", engine)], ddp[("reference", engine)]
+            rows.append(verdict(label, engine, DDP_ROW, *pair, tolerant, ddp_reason))
+    return rows
+
+
+def _feature_row(sides: dict[str, Probe], feature, why, label: str, engine: str, check: str, compare) -> CheckRow:
+    """Run the feature on fresh copies of both layers (a feature may change the module it is given)."""
+    try:
+        theirs = attempt(feature, _fresh(sides["reference"]))
+        ours = attempt(feature, _fresh(sides["candidate"]))
+    except Skip as e:
+        return CheckRow(label, engine, check, True, float("nan"), float("nan"), str(e), status="skip")
+    return verdict(label, engine, check, ours, theirs, compare, why)
+
+
+def _fresh(probe: Probe) -> Probe:
+    try:
+        module = copy.deepcopy(probe.module)
+    except Exception:  # a module that cannot be copied is run as it is (its pickle row says why)
+        module = probe.module
+    return Probe(module, probe.x, probe.build, probe.device, probe.compile_backend)
+
+
+def _tolerant(compare: Compare) -> Compare:
+    """``compare``, except that low-precision tensors (autocast) get their dtype's rtol, scaled, as atol too."""
+
+    def check(actual: Tensor, expected: Tensor) -> None:
+        rtol = LOW_PRECISION.get(expected.dtype)
+        if rtol is None or not expected.numel():
+            compare(actual, expected)
+            return
+        scale = max(1.0, expected.detach().abs().max().item())
+        torch.testing.assert_close(actual, expected, rtol=rtol, atol=rtol * scale, equal_nan=True)
+
+    return check
+
+
+__all__ = ["DDP_ROW", "FEATURES", "Outcome", "select", "stack_rows"]
