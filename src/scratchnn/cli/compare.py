@@ -51,7 +51,7 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     names = {f.name for f in dataclasses.fields(StudyConfig)} - {"preset"}
     try:
-        config = study_config(args.preset, **{k: v for k, v in vars(args).items() if k in names and v is not None})
+        config = study_config(args.preset, **{k: v for k, v in vars(args).items() if k in names})
         check_setup(config.device, "auto")
         device = process_device(config.device)
         data, source = prepare_data(

@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
 def _config_and_checkpoint(args: argparse.Namespace) -> tuple[TrainConfig, Path | None, dict | None]:
     """The run's config, and with ``--resume`` its directory and checkpoint (``None`` for a new run)."""
     names = {f.name for f in dataclasses.fields(TrainConfig)}
-    given = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    given = {k: v for k, v in vars(args).items() if k in names}
     if not getattr(args, "resume", None):
         return _config(given), None, None
     run_dir = Path(args.resume)
