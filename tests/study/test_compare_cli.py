@@ -77,8 +77,8 @@ def test_real_report_renders_in_chromium_with_every_image(small_run, tmp_path):
     ("args", "message"),
     [
         (["--preset", "fast"], "invalid choice: 'fast'"),
-        (["--seeds", "0"], "invalid seeds"),
-        (["--epochs", "0"], "invalid epochs"),
+        (["--seeds", "0"], "argument --seeds: expected a positive integer, got '0'"),
+        (["--epochs", "0"], "argument --epochs: expected a positive integer, got '0'"),
         (["--cnn-lr", "0"], "invalid cnn_lr"),
         (["--batch-size", "-3"], "expected a positive integer"),
         (["--device", "tpu"], "invalid choice: 'tpu'"),

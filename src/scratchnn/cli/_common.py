@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from datetime import datetime
@@ -36,25 +37,80 @@ def add_data_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--dataset",
         choices=("mnist", "fashion-mnist"),
-        help="mnist (default: the embedded 10,000 digits) or fashion-mnist",
+        help="mnist or fashion-mnist (default: mnist, the 10,000 digits embedded in the package)",
     )
-    p.add_argument("--data-dir", help="directory with the four official IDX files (raw or .gz)")
+    p.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="directory with the four official IDX files, raw or .gz (default: none: the embedded digits for "
+        "mnist, else /usr/share/datasets/<name> or ~/.cache/scratchnn/<name>)",
+    )
     p.add_argument(
         "--download",
         action="store_true",
         default=argparse.SUPPRESS,
-        help="fetch missing official files into --data-dir (checksums verified)",
+        help="fetch missing official files into --data-dir, checksums verified (default: off)",
     )
 
 
-def positive_int(text: str) -> int:
+def default_of(config: type, name: str) -> str:
+    """``'(default: 10)'``: a config field's default as ``--help`` shows it (``None``: ``full`` or ``none``)."""
+    value = next(f.default for f in dataclasses.fields(config) if f.name == name)
+    return f"(default: {_shown(name, value)})"
+
+
+def _shown(name: str, value: object) -> str:
+    if value is None:
+        return "full" if name == "batch_size" else "none"
+    return str(value)
+
+
+def preset_default(name: str, presets: dict[str, dict], fallback: object) -> str:
+    """``'(default: 8 in quick, 2000 in seed)'``, or ``'(default: 1)'`` where every preset agrees: a study flag's
+    value under each preset (``fallback`` where a preset does not set it)."""
+    shown = {preset: _shown(name, values.get(name, fallback)) for preset, values in presets.items()}
+    if len(set(shown.values())) == 1:
+        return f"(default: {next(iter(shown.values()))})"
+    return "(default: " + ", ".join(f"{value} in {preset}" for preset, value in shown.items()) + ")"
+
+
+def add_size_flags(p: argparse.ArgumentParser, train_default: str, test_default: str) -> None:
+    p.add_argument(
+        "--train-size",
+        type=size_or_all,
+        metavar="N|all",
+        help=f"training examples, stratified by class; all: the whole training set {train_default}",
+    )
+    p.add_argument(
+        "--test-size",
+        type=size_or_all,
+        metavar="N|all",
+        help=f"test examples, stratified by class; all: the whole test set {test_default}",
+    )
+
+
+def _int_at_least(text: str, low: int, expected: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        value = low - 1
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
+
+
+def positive_int(text: str) -> int:
+    return _int_at_least(text, 1, "a positive integer")
+
+
+def batch_size(text: str) -> int | None:
+    """``--batch-size``: a positive integer, or ``full`` (``None``: one step per epoch over every example)."""
+    return None if text == "full" else _int_at_least(text, 1, "a positive integer or 'full'")
+
+
+def size_or_all(text: str) -> int | None:
+    """``--train-size``/``--test-size``: a number of examples (at least 10), or ``all`` (``None``)."""
+    return None if text == "all" else _int_at_least(text, 10, "at least 10 examples or 'all'")
 
 
 class Progress:

@@ -19,18 +19,29 @@ def add_parser(sub) -> None:
         "and MLP at its real shape, a 64->64 3x3 conv on 56x56, and whole training steps, for scratchnn (both "
         "backward engines) and torch.nn. Prints a table of times and ratios to torch.nn; --json also saves it.",
     )
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: cuda if available")
-    p.add_argument("--json", metavar="PATH", help="also write the result here (a new file; never overwritten)")
+    p.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="auto: cuda if available, else cpu (default: auto)",
+    )
+    p.add_argument(
+        "--json", metavar="PATH", help="also write the result here, a new file never overwritten (default: none)"
+    )
     p.add_argument("--repeats", type=positive_int, metavar="N", help="timed rounds per phase (default 15; quick 3)")
     p.add_argument("--warmup", type=positive_int, metavar="N", help="untimed rounds first (default 3; quick 1)")
-    p.add_argument("--quick", action="store_true", help="skip the big conv and the batch of 4,000; few repeats")
+    p.add_argument(
+        "--quick", action="store_true", help="skip the big conv and the batch of 4,000; few repeats (default: off)"
+    )
     p.add_argument(
         "--compile",
         action=argparse.BooleanOptionalAction,
         help="also time the training steps under torch.compile (default: on for cuda, off for cpu, where "
         "compiling takes minutes)",
     )
-    p.add_argument("--cases", metavar="PATTERN", help="only the cases matching this glob, e.g. 'cnn.*' or 'step.*'")
+    p.add_argument(
+        "--cases", metavar="PATTERN", help="only the cases matching this glob, e.g. 'cnn.*' or 'step.*' (default: all)"
+    )
     p.set_defaults(run=run)
 
 

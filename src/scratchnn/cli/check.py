@@ -31,19 +31,32 @@ def add_parser(sub) -> None:
         description="Compare layers with their torch.nn reference: outputs, gradients, gradcheck. "
         "Exit code 0 only when every check passes.",
     )
-    p.add_argument("target", nargs="?", metavar="PKG.MOD:CLASS", help="your layer; default: every built-in layer")
+    p.add_argument("target", nargs="?", metavar="PKG.MOD:CLASS", help="your layer (default: every built-in layer)")
     p.add_argument("--against", metavar="torch.nn.CLASS", help="the reference layer (required with a target)")
     p.add_argument(
         "--args",
         nargs="*",
         default=[],
         metavar="VALUE",
-        help="positional constructor arguments for both layers, as Python literals",
+        help="positional constructor arguments for both layers, as Python literals (default: none)",
     )
-    p.add_argument("--kwargs", nargs="*", default=[], metavar="NAME=VALUE", help="keyword constructor arguments")
-    p.add_argument("--input-shape", metavar="N,C,H,W", help="batched input shape (default: from the reference)")
-    p.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
-    p.add_argument("--device", choices=("cpu", "cuda", "mps"), default="cpu")
+    p.add_argument(
+        "--kwargs", nargs="*", default=[], metavar="NAME=VALUE", help="keyword constructor arguments (default: none)"
+    )
+    p.add_argument(
+        "--input-shape",
+        metavar="N,C,H,W",
+        help="batched input shape (default: 4 examples with the reference's channels or features)",
+    )
+    p.add_argument(
+        "--dtype",
+        choices=sorted(DTYPES),
+        default="float32",
+        help="the checks' dtype; gradcheck always float64 (default: float32)",
+    )
+    p.add_argument(
+        "--device", choices=("cpu", "cuda", "mps"), default="cpu", help="where both layers run (default: cpu)"
+    )
     p.add_argument("--full", action="store_true", help="print every check (default: one row per layer/engine)")
     p.set_defaults(run=run)
 

@@ -7,44 +7,70 @@ import dataclasses
 import time
 
 from ..data import DataError
+from ..layers import ACTIVATIONS
 from ..study import write_report
 from ..study.config import PRESETS, StudyConfig, study_config
 from ..study.run import MODEL_KEYS, run_study
 from ..training import CONFIG, METRICS, process_device
+from ..training.config import DEVICES, OPTIMIZERS
 from ..training.data import prepare_data
 from ..training.distributed import check_examples, check_setup, from_rank_zero, init_process_group, is_rank_zero
 from ..training.loop import write_json
-from ._common import Progress, UsageError, add_data_flags, new_run_dir
+from ._common import (
+    Progress,
+    UsageError,
+    add_data_flags,
+    add_size_flags,
+    batch_size,
+    new_run_dir,
+    positive_int,
+    preset_default,
+)
 from .metrics_csv import write_metrics_csv
-from .train import batch_size
+
+PRESET_HELP = {
+    "quick": "8 epochs of Adam at batch 256 on 4,000/1,000 digits: the study in about a minute on 2 cores",
+    "seed": "the original schedule: full-batch Adam for 2,000 epochs on 4,000/1,000 digits (about 45 minutes)",
+}
 
 
 def add_parser(sub) -> None:
+    def d(name: str) -> str:
+        fallback = next(f.default for f in dataclasses.fields(StudyConfig) if f.name == name)
+        return preset_default(name, PRESETS, fallback)
+
     p = sub.add_parser(
         "compare",
         help="train the four models and write the study's report",
         argument_default=argparse.SUPPRESS,
-        description="Train the CNN and MLP, each from scratchnn layers and from torch.nn, with "
-        "identical initial weights and data order; write plots and a report to a new "
-        "run directory and print its path last. Flags override the preset's values.",
+        description="Train the CNN and MLP, each from scratchnn layers and from torch.nn, with identical initial "
+        "weights and data order; write plots and a report to a new run directory and print its path last. "
+        "A preset sets every value below; a flag overrides one. Presets: "
+        + "; ".join(f"{name}: {text}" for name, text in PRESET_HELP.items())
+        + ".",
     )
-    p.add_argument("--preset", choices=tuple(PRESETS), default="quick")
-    p.add_argument("--seeds", type=int, metavar="K", help="train every model with seeds 0..K-1")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=batch_size, metavar="B|full")
-    p.add_argument("--optimizer", choices=("adam", "sgd"))
-    p.add_argument("--cnn-lr", type=float)
-    p.add_argument("--mlp-lr", type=float)
-    p.add_argument("--cnn-weight-decay", type=float)
-    p.add_argument("--mlp-weight-decay", type=float)
-    p.add_argument("--activation")
-    p.add_argument("--train-size", type=int)
-    p.add_argument("--test-size", type=int)
+    p.add_argument(
+        "--preset", choices=tuple(PRESETS), default="quick", help="the schedule to start from (default: quick)"
+    )
+    p.add_argument("--seeds", type=positive_int, metavar="K", help=f"train every model with seeds 0..K-1 {d('seeds')}")
+    p.add_argument("--epochs", type=positive_int, metavar="N", help=f"passes over the training data {d('epochs')}")
+    p.add_argument(
+        "--batch-size", type=batch_size, metavar="B|full", help=f"examples per step; full: all {d('batch_size')}"
+    )
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help=f"torch.optim.Adam or SGD {d('optimizer')}")
+    p.add_argument("--cnn-lr", type=float, metavar="LR", help=f"the CNNs' learning rate {d('cnn_lr')}")
+    p.add_argument("--mlp-lr", type=float, metavar="LR", help=f"the MLPs' learning rate {d('mlp_lr')}")
+    p.add_argument("--cnn-weight-decay", type=float, metavar="WD", help=f"the CNNs' L2 penalty {d('cnn_weight_decay')}")
+    p.add_argument("--mlp-weight-decay", type=float, metavar="WD", help=f"the MLPs' L2 penalty {d('mlp_weight_decay')}")
+    p.add_argument("--activation", choices=tuple(ACTIVATIONS), help=f"the hidden layers' activation {d('activation')}")
+    add_size_flags(p, d("train_size"), d("test_size"))
     add_data_flags(p)
-    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
-    p.add_argument("--deterministic", action="store_true")
-    p.add_argument("--out", default="runs", help="where new run directories go (default: runs/)")
-    p.add_argument("--quiet", action="store_true", default=False)
+    p.add_argument("--device", choices=DEVICES, help=f"auto: cuda, else mps, else cpu {d('device')}")
+    p.add_argument(
+        "--deterministic", action="store_true", help="torch.use_deterministic_algorithms for every run (default: off)"
+    )
+    p.add_argument("--out", default="runs", help="where new run directories go (default: runs)")
+    p.add_argument("--quiet", action="store_true", default=False, help="print only the run directory (default: off)")
     p.set_defaults(run=run)
 
 

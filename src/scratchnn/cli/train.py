@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 from pathlib import Path
 
 from ..data import DataError
+from ..layers import ACTIVATIONS
+from ..models import IMPLS, MODELS
 from ..training import CHECKPOINT, CONFIG, TrainConfig, load_checkpoint, process_device, train
 from ..training.checkpoint import check_world_size
+from ..training.config import DEVICES, OPTIMIZERS
 from ..training.data import prepare_data
 from ..training.distributed import (
     BACKENDS,
@@ -24,49 +28,66 @@ from ..training.distributed import (
     is_rank_zero,
     world_size,
 )
-from ._common import Progress, UsageError, add_data_flags, new_run_dir, positive_int
-
-
-def batch_size(text: str) -> int | None:
-    return None if text == "full" else positive_int(text)
+from ._common import (
+    Progress,
+    UsageError,
+    add_data_flags,
+    add_size_flags,
+    batch_size,
+    default_of,
+    new_run_dir,
+    positive_int,
+)
 
 
 def add_parser(sub) -> None:
+    d = functools.partial(default_of, TrainConfig)
     p = sub.add_parser(
         "train",
         help="train one model",
         argument_default=argparse.SUPPRESS,
-        description="Train the CNN or MLP; writes a new run directory and prints its path last.",
+        description="Train the CNN or MLP on MNIST or Fashion-MNIST; writes a new run directory (config, "
+        "metrics, checkpoints) and prints its path last. --resume RUN_DIR continues a run that stopped.",
     )
-    p.add_argument("--model", choices=("cnn", "mlp"))
-    p.add_argument("--impl", choices=("scratch", "torch"))
-    p.add_argument("--activation")
-    p.add_argument("--epochs", type=int)
+    p.add_argument("--model", choices=tuple(MODELS), help=f"the architecture (models.CNN or models.MLP) {d('model')}")
+    p.add_argument("--impl", choices=IMPLS, help=f"scratchnn layers or their torch.nn twins {d('impl')}")
+    p.add_argument("--activation", choices=tuple(ACTIVATIONS), help=f"the hidden layers' activation {d('activation')}")
+    p.add_argument("--epochs", type=positive_int, metavar="N", help=f"passes over the training data {d('epochs')}")
     p.add_argument(
         "--batch-size",
         type=batch_size,
         metavar="B|full",
-        help="examples per step, over all processes under torchrun (default 64; full: the whole training set)",
+        help=f"examples per step, all processes together under torchrun; full: all {d('batch_size')}",
     )
-    p.add_argument("--lr", type=float)
-    p.add_argument("--optimizer", choices=("adam", "sgd"))
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--momentum", type=float)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--deterministic", action="store_true")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--lr", type=float, help=f"learning rate {d('lr')}")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help=f"torch.optim.Adam or SGD {d('optimizer')}")
+    p.add_argument("--weight-decay", type=float, metavar="WD", help=f"L2 penalty {d('weight_decay')}")
+    p.add_argument("--momentum", type=float, metavar="M", help=f"SGD momentum {d('momentum')}")
+    p.add_argument("--seed", type=int, help=f"seeds the initial weights and the batch order {d('seed')}")
+    p.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="torch.use_deterministic_algorithms: resumed runs bit-identical on the CPU (default: off)",
+    )
+    p.add_argument("--device", choices=DEVICES, help=f"auto: cuda, else mps, else cpu {d('device')}")
     p.add_argument(
         "--backend",
         choices=BACKENDS,
-        help="torch.distributed backend under torchrun (default auto: nccl on CUDA, gloo on the CPU)",
+        help=f"torch.distributed backend under torchrun; auto: nccl on CUDA, else gloo {d('backend')}",
     )
-    p.add_argument("--checkpoint-every", type=int, metavar="N", help="checkpoint every N epochs (default 1)")
-    p.add_argument("--train-size", type=int)
-    p.add_argument("--test-size", type=int)
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        metavar="N",
+        help=f"checkpoint every N epochs and at the end; 0: only at the end {d('checkpoint_every')}",
+    )
+    add_size_flags(p, d("train_size"), d("test_size"))
     add_data_flags(p)
-    p.add_argument("--out", default="runs", help="where new run directories go (default: runs/)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint")
-    p.add_argument("--quiet", action="store_true", default=False)
+    p.add_argument("--out", default="runs", help="where new run directories go (default: runs)")
+    p.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint (default: a new run)"
+    )
+    p.add_argument("--quiet", action="store_true", default=False, help="print only the run directory (default: off)")
     p.set_defaults(run=run)
 
 

@@ -99,22 +99,27 @@ def download_file(
     for mirror in mirrors:
         url = mirror.rstrip("/") + "/" + filename
         try:
-            temporary = _fetch(url, directory, filename, options)
+            _fetch_verified(url, destination, sha256, options)
+            return destination
         except _FetchFailed as e:
             failures.append(f"{url}: {e}")
-            continue
-        try:
-            _verify(temporary, url, sha256)
         except DataError as e:
-            temporary.unlink()
             failures.append(f"{e}; the download was discarded")
             wrong_content = wrong_content or isinstance(e, ChecksumError)
-            continue
-        temporary.chmod(0o644)  # mkstemp made it private
-        os.replace(temporary, destination)
-        return destination
     error = ChecksumError if wrong_content else DownloadError
     raise error(f"could not download {filename} into {directory}: " + "; ".join(failures))
+
+
+def _fetch_verified(url: str, destination: Path, sha256: str | None, options: DownloadOptions) -> None:
+    """Fetch ``url`` to a temporary file and move it to ``destination`` once verified (else delete it)."""
+    temporary = _fetch(url, destination.parent, destination.name, options)
+    try:
+        _verify(temporary, url, sha256)
+    except DataError:
+        temporary.unlink()
+        raise
+    temporary.chmod(0o644)  # mkstemp made it private
+    os.replace(temporary, destination)
 
 
 def _prepare(directory: Path, mirrors: Sequence[str]) -> None:

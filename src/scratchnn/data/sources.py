@@ -75,7 +75,11 @@ def load_dataset(
                 "scratchnn.data.split_dataset, or give a data_dir with the full MNIST files"
             )
         return load_embedded()
-    directory = resolve_data_dir(spec, data_dir)
+    return _load_official(spec, resolve_data_dir(spec, data_dir), split, download, verify, options)
+
+
+def _load_official(spec, directory: Path, split: str, download: bool, verify: bool, options) -> Dataset:
+    """The official files' ``split``; ``'all'`` is the training set followed by the test set."""
     parts = [_load_split(spec, directory, s, download, verify, options) for s in _splits(split)]
     if len(parts) == 1:
         return parts[0]

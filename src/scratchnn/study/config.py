@@ -25,8 +25,8 @@ class StudyConfig:
     cnn_weight_decay: float = 0.0
     mlp_weight_decay: float = 0.0
     activation: str = "relu"
-    train_size: int = 4000
-    test_size: int = 1000
+    train_size: int | None = 4000  # None: all (see prepare_data)
+    test_size: int | None = 1000
     dataset: str = "mnist"
     data_dir: str | None = None
     download: bool = False
@@ -47,8 +47,8 @@ class StudyConfig:
             ("mlp_lr", self.mlp_lr > 0),
             ("cnn_weight_decay", self.cnn_weight_decay >= 0),
             ("mlp_weight_decay", self.mlp_weight_decay >= 0),
-            ("train_size", self.train_size >= 10),
-            ("test_size", self.test_size >= 10),
+            ("train_size", self.train_size is None or self.train_size >= 10),
+            ("test_size", self.test_size is None or self.test_size >= 10),
         ]
         for name, ok in checks:
             if not ok:

@@ -40,8 +40,8 @@ class TrainConfig:
     dataset: str = "mnist"
     data_dir: str | None = None
     download: bool = False
-    train_size: int = 4000
-    test_size: int = 1000
+    train_size: int | None = 4000  # None: all (see prepare_data)
+    test_size: int | None = 1000
 
     def __post_init__(self) -> None:
         _choice("model", self.model, tuple(MODELS))
@@ -60,8 +60,9 @@ class TrainConfig:
             raise ValueError(f"seed must be an integer in [0, 2**63), but got seed={self.seed!r}")
         for name in ("weight_decay", "momentum", "checkpoint_every"):
             _at_least(name, getattr(self, name), 0)
-        _at_least("train_size", self.train_size, 10)
-        _at_least("test_size", self.test_size, 10)
+        for name in ("train_size", "test_size"):
+            if getattr(self, name) is not None:
+                _at_least(name, getattr(self, name), 10)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
