@@ -20,7 +20,7 @@ from scratchnn.training.distributed import World
 # 301 examples in global batches of 25: every batch splits 13/12 over 2 ranks, and the last one (1 example)
 # leaves rank 1 an empty slice. 61 test examples split 31/30.
 RUN = {"model": "cnn", "epochs": 4, "batch_size": 25, "train_size": 301, "test_size": 61, "seed": 3}
-FLAGS = ["--deterministic", "--checkpoint-every", "1", "--quiet"]
+FLAGS = ["--deterministic", "--checkpoint-every", "1"]
 # Measured against one process: 7.0e-7 (weights) and 2.6e-7 (losses); see docs/distributed.md.
 WEIGHT_TOL, LOSS_TOL = 5e-6, 2e-6
 
@@ -76,7 +76,7 @@ def assert_matches_one_process(run_dir: Path, run: dict, device="cpu", weight_to
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory):
     out = tmp_path_factory.mktemp("two-ranks")
-    result = torchrun("train", *flags(RUN), "--out", str(out))
+    result = torchrun("train", *flags(RUN), "--out", str(out))  # not --quiet: rank 0 shows progress
     assert result.returncode == 0, result.stderr
     return result, out
 
@@ -89,7 +89,9 @@ def test_two_gloo_ranks_train_the_one_process_model(two_ranks):
 def test_two_ranks_write_one_run_print_it_once_and_record_the_processes(two_ranks):
     result, out = two_ranks
     run_dir = only_run(out)
-    assert result.stdout.strip() == str(run_dir)
+    final, last = result.stdout.strip().splitlines()  # rank 0's summary and run directory, nothing from rank 1
+    assert final.startswith("final: train loss") and last == str(run_dir)
+    assert result.stderr.count("cnn-scratch epoch 4:") == 1  # the progress, from rank 0 alone
     assert {p.name for p in run_dir.iterdir()} == {"config.json", "metrics.json", "checkpoint.pt"}
     env = json.loads((run_dir / "metrics.json").read_text())["environment"]
     assert (env["world_size"], env["backend"], env["rank_devices"]) == (2, "gloo", ["cpu", "cpu"])
@@ -99,7 +101,7 @@ def test_two_ranks_write_one_run_print_it_once_and_record_the_processes(two_rank
 @pytest.mark.slow
 def test_full_batch_split_unevenly_over_two_ranks_matches_one_process(tmp_path):
     run = {**RUN, "batch_size": "full", "train_size": 101, "epochs": 3}  # 51 + 50 examples per step
-    result = torchrun("train", *flags(run), "--out", str(tmp_path))
+    result = torchrun("train", *flags(run), "--quiet", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert_matches_one_process(only_run(tmp_path), {**run, "batch_size": None})
 
@@ -110,7 +112,7 @@ def test_sigkill_of_the_whole_job_then_resume_is_bit_identical(two_ranks, tmp_pa
     whole = only_run(whole_out)
     out = tmp_path / "killed"
     job = subprocess.Popen(
-        torchrun_cmd("train", *flags(RUN), "--out", str(out)),
+        torchrun_cmd("train", *flags(RUN), "--quiet", "--out", str(out)),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=ENV,
@@ -233,7 +235,7 @@ needs_gpus = pytest.mark.skipif(
 @pytest.mark.cuda
 @needs_gpus
 def test_two_nccl_ranks_on_two_gpus_train_the_one_process_model(tmp_path):
-    result = torchrun("train", *flags(RUN, "cuda"), "--out", str(tmp_path))
+    result = torchrun("train", *flags(RUN, "cuda"), "--quiet", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
     run_dir = only_run(tmp_path)
     env = json.loads((run_dir / "metrics.json").read_text())["environment"]
