@@ -1,4 +1,4 @@
-"""Where and when a result was measured: device, versions, threads and date, recorded with every run."""
+"""Where and when a result was measured: device, processes, versions, threads and date, recorded with every run."""
 
 from __future__ import annotations
 
@@ -7,15 +7,22 @@ from datetime import datetime, timezone
 from typing import Any
 
 import torch
+import torch.distributed as dist
 
 from . import __version__
 
 
 def environment(device: torch.device) -> dict[str, Any]:
-    """Where and when: device, its name, versions, threads and the date (UTC, ISO 8601)."""
+    """Where and when: device, its name, the processes, versions, threads and the date (UTC, ISO 8601).
+
+    In a process group (torchrun) every rank must call it: it gathers each rank's device and host.
+    """
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
     return {
         "device": device.type,
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name(),
+        **_processes(device),
         "versions": {
             "torch": torch.__version__,
             "python": platform.python_version(),
@@ -25,6 +32,20 @@ def environment(device: torch.device) -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "platform": platform.platform(),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _processes(device: torch.device) -> dict[str, Any]:
+    """How many processes trained together, with which backend, on how many hosts, and each rank's device."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return {"world_size": 1, "backend": "none", "hosts": 1, "rank_devices": [str(device)]}
+    ranks: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(ranks, (platform.node(), str(device)))
+    return {
+        "world_size": len(ranks),
+        "backend": str(dist.get_backend()),
+        "hosts": len({host for host, _ in ranks}),
+        "rank_devices": [rank_device for _, rank_device in ranks],
     }
 
 

@@ -11,9 +11,10 @@ from ..layers import ACTIVATIONS
 from ..study import write_report
 from ..study.config import PRESETS, StudyConfig, study_config
 from ..study.run import MODEL_KEYS, run_study
-from ..training import CONFIG, METRICS, resolve_device
+from ..training import CONFIG, METRICS, process_device
 from ..training.config import DEVICES, OPTIMIZERS
 from ..training.data import prepare_data
+from ..training.distributed import check_examples, check_setup, from_rank_zero, init_process_group, is_rank_zero
 from ..training.loop import write_json
 from ._common import (
     Progress,
@@ -77,15 +78,19 @@ def run(args: argparse.Namespace) -> int:
     names = {f.name for f in dataclasses.fields(StudyConfig)} - {"preset"}
     try:
         config = study_config(args.preset, **{k: v for k, v in vars(args).items() if k in names})
-        resolve_device(config.device)
+        check_setup(config.device, "auto")
+        device = process_device(config.device)
         data, source = prepare_data(
             config.dataset, config.data_dir, config.download, config.train_size, config.test_size
         )
+        check_examples(len(data.y_train))
     except (ValueError, DataError) as e:
         raise UsageError(str(e)) from None
-    run_dir = new_run_dir(args.out, "compare")
-    write_json(run_dir / CONFIG, config.to_dict())
-    progress = Progress(config.epochs * len(MODEL_KEYS) * config.seeds, args.quiet)
+    init_process_group(device, "auto")  # under torchrun: every model trains on all ranks; rank 0 writes
+    run_dir = from_rank_zero(lambda: new_run_dir(args.out, "compare"))
+    if is_rank_zero():
+        write_json(run_dir / CONFIG, config.to_dict())
+    progress = Progress(config.epochs * len(MODEL_KEYS) * config.seeds, args.quiet or not is_rank_zero())
     start = time.perf_counter()
     try:
         result = run_study(
@@ -102,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise UsageError(str(e)) from None
     result["total_wall_time"] = time.perf_counter() - start
+    if not is_rank_zero():
+        return 0
     write_json(
         run_dir / METRICS,
         {k: result[k] for k in ("summary", "twin_gap", "models", "environment", "data", "total_wall_time")},

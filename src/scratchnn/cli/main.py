@@ -1,4 +1,5 @@
-"""Argument parsing and dispatch. User mistakes end with a one-line error and exit code 2."""
+"""Argument parsing and dispatch. User mistakes end with a one-line error and exit code 2 (under torchrun, printed
+by rank 0 alone; every rank exits 2)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,17 @@ import difflib
 import sys
 from collections.abc import Sequence
 
+from ..training.distributed import is_rank_zero, shutdown
 from . import bench, check, compare, train
 from ._common import UsageError
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors: ``scratchnn train: error: ...`` and exit code 2 (no usage dump)."""
+    """argparse with one-line errors: ``scratchnn train: error: ...`` and exit code 2 (no usage dump); under
+    torchrun only rank 0 prints it."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"{self.prog}: error: {message}\n" if is_rank_zero() else None)
 
 
 # Flags users reach for that the command spells differently: the hint names the right ones.
@@ -45,8 +48,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.run(args)
     except UsageError as e:
-        print(f"scratchnn {args.command}: error: {e}", file=sys.stderr)
+        if is_rank_zero():
+            print(f"scratchnn {args.command}: error: {e}", file=sys.stderr)
         return 2
+    finally:
+        shutdown()
 
 
 def _command_parser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:

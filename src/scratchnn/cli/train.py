@@ -1,4 +1,8 @@
-"""``scratchnn train``: train one model, with checkpoints, and resume a run that stopped."""
+"""``scratchnn train``: train one model, with checkpoints, and resume a run that stopped.
+
+Under ``torchrun`` every process runs this command: each checks the setup before joining the others, all train
+one model with DistributedDataParallel, and rank 0 alone creates the run directory, writes and prints.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,19 @@ from pathlib import Path
 from ..data import DataError
 from ..layers import ACTIVATIONS
 from ..models import IMPLS, MODELS
-from ..training import CHECKPOINT, CONFIG, TrainConfig, load_checkpoint, resolve_device, train
+from ..training import CHECKPOINT, CONFIG, TrainConfig, load_checkpoint, process_device, train
+from ..training.checkpoint import check_world_size
 from ..training.config import DEVICES, OPTIMIZERS
 from ..training.data import prepare_data
+from ..training.distributed import (
+    BACKENDS,
+    check_examples,
+    check_setup,
+    from_rank_zero,
+    init_process_group,
+    is_rank_zero,
+    world_size,
+)
 from ._common import (
     Progress,
     UsageError,
@@ -40,7 +54,10 @@ def add_parser(sub) -> None:
     p.add_argument("--activation", choices=tuple(ACTIVATIONS), help=f"the hidden layers' activation {d('activation')}")
     p.add_argument("--epochs", type=positive_int, metavar="N", help=f"passes over the training data {d('epochs')}")
     p.add_argument(
-        "--batch-size", type=batch_size, metavar="B|full", help=f"examples per step; full: all {d('batch_size')}"
+        "--batch-size",
+        type=batch_size,
+        metavar="B|full",
+        help=f"examples per step, all processes together under torchrun; full: all {d('batch_size')}",
     )
     p.add_argument("--lr", type=float, help=f"learning rate {d('lr')}")
     p.add_argument("--optimizer", choices=OPTIMIZERS, help=f"torch.optim.Adam or SGD {d('optimizer')}")
@@ -53,6 +70,11 @@ def add_parser(sub) -> None:
         help="torch.use_deterministic_algorithms: resumed runs bit-identical on the CPU (default: off)",
     )
     p.add_argument("--device", choices=DEVICES, help=f"auto: cuda, else mps, else cpu {d('device')}")
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help=f"torch.distributed backend under torchrun; auto: nccl on CUDA, else gloo {d('backend')}",
+    )
     p.add_argument(
         "--checkpoint-every",
         type=int,
@@ -70,36 +92,31 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    given = {k: v for k, v in vars(args).items() if k in names}
-    done = 0
-    if getattr(args, "resume", None):
-        run_dir = Path(args.resume)
-        config = _resumed_config(run_dir, given)
-        try:
-            done = load_checkpoint(run_dir / CHECKPOINT)["epoch"]
-        except ValueError as e:
-            raise UsageError(f"cannot resume: {e}") from None
-    else:
-        config = _config(given)
-        run_dir = None
+    config, run_dir, state = _config_and_checkpoint(args)
     try:
-        resolve_device(config.device)
+        if state is not None:
+            check_world_size(state, run_dir, world_size())
+        check_setup(config.device, config.backend)
+        device = process_device(config.device)
         data, _ = prepare_data(config.dataset, config.data_dir, config.download, config.train_size, config.test_size)
+        check_examples(len(data.y_train))
     except (DataError, ValueError) as e:
         raise UsageError(str(e)) from None
-    run_dir = run_dir or new_run_dir(args.out, f"train-{config.model}-{config.impl}")
-    progress = Progress(config.epochs - done, args.quiet)
+    init_process_group(device, config.backend)  # joins torchrun's job; a plain command stays one process
+    run_dir = run_dir or from_rank_zero(lambda: new_run_dir(args.out, f"train-{config.model}-{config.impl}"))
+    progress = Progress(config.epochs - (state["epoch"] if state else 0), args.quiet or not is_rank_zero())
     try:
         result = train(
             config,
             data,
             run_dir,
-            resume=bool(getattr(args, "resume", None)),
+            resume=state is not None,
             on_epoch=lambda m: progress.update(f"{config.model}-{config.impl}", m),
         )
     except ValueError as e:
         raise UsageError(str(e)) from None
+    if not is_rank_zero():
+        return 0
     if not args.quiet:
         final = result.final
         print(
@@ -108,6 +125,20 @@ def run(args: argparse.Namespace) -> int:
         )
     print(run_dir)
     return 0
+
+
+def _config_and_checkpoint(args: argparse.Namespace) -> tuple[TrainConfig, Path | None, dict | None]:
+    """The run's config, and with ``--resume`` its directory and checkpoint (``None`` for a new run)."""
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    given = {k: v for k, v in vars(args).items() if k in names}
+    if not getattr(args, "resume", None):
+        return _config(given), None, None
+    run_dir = Path(args.resume)
+    config = _resumed_config(run_dir, given)
+    try:
+        return config, run_dir, load_checkpoint(run_dir / CHECKPOINT)
+    except ValueError as e:
+        raise UsageError(f"cannot resume: {e}") from None
 
 
 def _config(values: dict) -> TrainConfig:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 
 from ..environment import environment
-from ..training import TrainConfig, evaluate, resolve_device, train
+from ..training import TrainConfig, evaluate, process_device, train
 from .config import StudyConfig
 
 MODEL_KEYS = ("cnn-scratch", "cnn-torch", "mlp-scratch", "mlp-torch")
@@ -57,7 +57,7 @@ def run_study(config: StudyConfig, data, data_info: dict, on_epoch: Progress | N
             trained[key, seed] = result.model
     return {
         "config": config.to_dict(),
-        "environment": _flat(environment(resolve_device(config.device))),
+        "environment": _flat(environment(process_device(config.device))),
         "data": {**data_info, "label_counts": {"train": _counts(data.y_train), "test": _counts(data.y_test)}},
         "models": models,
         "summary": summarise(models),

@@ -1,8 +1,9 @@
-"""Training: configuration, the loop, checkpoints and resuming."""
+"""Training: configuration, the loop, checkpoints and resuming, on one process or many (torchrun)."""
 
 from .checkpoint import CHECKPOINT, load_checkpoint
 from .config import TrainConfig
-from .loop import CONFIG, METRICS, Splits, TrainResult, evaluate, resolve_device, train
+from .devices import process_device, resolve_device
+from .loop import CONFIG, METRICS, Splits, TrainResult, evaluate, train
 
 __all__ = [
     "CHECKPOINT",
@@ -13,6 +14,7 @@ __all__ = [
     "TrainResult",
     "evaluate",
     "load_checkpoint",
+    "process_device",
     "resolve_device",
     "train",
 ]

@@ -52,15 +52,34 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return state
 
 
-def rng_state(data_generator: torch.Generator) -> dict[str, Any]:
+def check_world_size(state: dict[str, Any], run_dir: Path, size: int) -> None:
+    """A ValueError unless the checkpoint was written by a run of ``size`` processes (one: no ``world_size``)."""
+    trained_by = int(state.get("world_size", 1))
+    if trained_by != size:
+        raise ValueError(
+            f"cannot resume {run_dir} with world size {size}: it was trained with world size {trained_by}, "
+            "and only the same number of processes continues it exactly"
+        )
+
+
+def rng_state(data_generator: torch.Generator, device: torch.device | None = None) -> dict[str, Any]:
+    """Every random-number state. ``device``: in a distributed run, this rank's CUDA device, whose state alone is
+    kept (every rank draws the same numbers on its own GPU; the other GPUs belong to the other ranks)."""
     state = {"torch": torch.get_rng_state(), "data": data_generator.get_state()}
-    if torch.cuda.is_available():
+    if device is not None and device.type == "cuda":
+        state["cuda"] = [torch.cuda.get_rng_state(device)]
+    elif torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
-def restore_rng_state(state: dict[str, Any], data_generator: torch.Generator) -> None:
+def restore_rng_state(state: dict[str, Any], data_generator: torch.Generator, device: torch.device | None = None):
+    """Set what :func:`rng_state` saved; ``device`` as there."""
     torch.set_rng_state(state["torch"])
     data_generator.set_state(state["data"])
-    if "cuda" in state and torch.cuda.is_available():
+    if "cuda" not in state or not torch.cuda.is_available():
+        return
+    if device is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda"][0], device)
+    else:
         torch.cuda.set_rng_state_all(state["cuda"])

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..layers import ACTIVATIONS
 from ..models import IMPLS, MODELS
+from .distributed import BACKENDS
 
 OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -16,7 +17,11 @@ DATASETS = ("mnist", "fashion-mnist")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that determines a training run. ``batch_size=None`` means full batch (one step per epoch)."""
+    """Everything that determines a training run. ``batch_size=None`` means full batch (one step per epoch).
+
+    ``batch_size`` is the global batch: under torchrun the ranks split every batch among themselves.
+    ``backend`` is the torch.distributed backend used under torchrun (``'auto'``: nccl on CUDA, else gloo).
+    """
 
     model: str = "cnn"
     impl: str = "scratch"
@@ -30,6 +35,7 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False
     device: str = "auto"
+    backend: str = "auto"
     checkpoint_every: int = 1
     dataset: str = "mnist"
     data_dir: str | None = None
@@ -43,6 +49,7 @@ class TrainConfig:
         _choice("activation", self.activation, tuple(ACTIVATIONS))
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("device", self.device, DEVICES)
+        _choice("backend", self.backend, BACKENDS)
         _choice("dataset", self.dataset, DATASETS)
         _at_least("epochs", self.epochs, 1)
         if self.batch_size is not None:

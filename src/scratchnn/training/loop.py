@@ -4,6 +4,12 @@ A run is fully determined by its :class:`TrainConfig` and data: the model's init
 ``torch.manual_seed(seed)``, the order of the training examples from a separate generator seeded the same way.
 Every ``checkpoint_every`` epochs (and at the end) the complete state is saved, so a run killed at any moment and
 resumed from its directory ends — on the CPU in deterministic mode — with bit-identical weights and metrics.
+
+In a process group (``torchrun``; see :mod:`.distributed`) the model is wrapped in DistributedDataParallel and each
+rank trains on its own slice of every global batch. A rank's mean loss is weighted by its share of the batch
+(``n_rank * world_size / n_batch``), so DDP's mean of the ranks' gradients is the gradient of the whole batch's
+mean loss, as in one process, for any batch size. Training losses and correct counts are summed over the ranks
+once per epoch, the test set is split across the ranks the same way, and only rank 0 writes to ``run_dir``.
 """
 
 from __future__ import annotations
@@ -20,10 +26,22 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 
+from ..environment import environment
 from ..models import build_model
-from .checkpoint import CHECKPOINT, atomic_write_bytes, load_checkpoint, restore_rng_state, rng_state, save_checkpoint
+from .checkpoint import (
+    CHECKPOINT,
+    atomic_write_bytes,
+    check_world_size,
+    load_checkpoint,
+    restore_rng_state,
+    rng_state,
+    save_checkpoint,
+)
 from .config import TrainConfig
+from .devices import process_device
+from .distributed import World, check_examples, check_group, initialised
 
 CONFIG, METRICS = "config.json", "metrics.json"
 
@@ -50,23 +68,6 @@ class TrainResult:
         return {k: last[k] for k in ("train_loss", "test_loss", "test_accuracy")}
 
 
-def resolve_device(name: str) -> torch.device:
-    """``'auto'``: cuda if present, else mps, else cpu. Asking for an absent device is a ValueError."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
-    available = {
-        "cpu": True,
-        "cuda": torch.cuda.is_available(),
-        "mps": bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()),
-    }
-    if not available.get(name, False):
-        raise ValueError(f"device {name!r} is not available on this machine")
-    return torch.device(name)
-
-
 @contextlib.contextmanager
 def deterministic_mode(enabled: bool) -> Iterator[None]:
     """``torch.use_deterministic_algorithms`` for the block, then restore the previous setting."""
@@ -88,30 +89,64 @@ def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimiz
 
 @torch.no_grad()
 def evaluate(model: nn.Module, x: Tensor, y: Tensor, chunk: int = 4096) -> tuple[float, float, Tensor]:
-    """Mean cross-entropy, accuracy and the predicted labels over ``(x, y)``."""
-    model.eval()
-    logits = torch.cat([model(x[i : i + chunk]) for i in range(0, len(x), chunk)])  # (N, 10)
+    """Mean cross-entropy, accuracy (correct / examples, exactly) and the predicted labels over ``(x, y)``."""
+    logits = _logits(model, x, chunk)  # (N, 10)
     predictions = logits.argmax(1)
-    return F.cross_entropy(logits, y).item(), (predictions == y).float().mean().item(), predictions
+    return F.cross_entropy(logits, y).item(), (predictions == y).sum().item() / len(y), predictions
 
 
-def _train_epoch(model, optimizer, data: Splits, batch_size: int | None, generator: torch.Generator):
-    """One pass over the training data; returns the mean loss and accuracy of the batches as trained."""
+@torch.no_grad()
+def _logits(model: nn.Module, x: Tensor, chunk: int = 4096) -> Tensor:
+    """The model's logits over ``x`` in eval mode, ``chunk`` examples at a time (one empty chunk for empty x)."""
+    model.eval()
+    return torch.cat([model(x[i : i + chunk]) for i in range(0, max(len(x), 1), chunk)])  # (N, 10)
+
+
+def _test_metrics(model: nn.Module, data: Splits, world: World) -> tuple[float, float]:
+    """Test loss and accuracy: over the whole test set in one process; in many, each rank's slice, summed."""
+    if world.size == 1:
+        loss, accuracy, _ = evaluate(model, data.x_test, data.y_test)
+        return loss, accuracy
+    start, stop = world.share(len(data.y_test))
+    y = data.y_test[start:stop]
+    logits = _logits(model, data.x_test[start:stop])  # (n_rank, 10)
+    mine = [F.cross_entropy(logits, y, reduction="sum").item(), (logits.argmax(1) == y).sum().item()]
+    loss_sum, correct = world.sum(mine, y.device)
+    return loss_sum / len(data.y_test), correct / len(data.y_test)
+
+
+def _train_epoch(model, optimizer, data: Splits, batch_size: int | None, generator: torch.Generator, world: World):
+    """One pass over the training data; returns the mean loss and accuracy of the batches as trained.
+
+    Every rank draws the same order; of each global batch of ``size`` examples it trains on its slice
+    (:meth:`World.share`) with its mean loss scaled by ``n_rank * world.size / size``. DDP averages the ranks'
+    gradients, so the step follows ``(1/size) * sum of the batch's per-example gradients``, as one process does.
+    """
     model.train()
     n = len(data.x_train)
     order = torch.randperm(n, generator=generator).to(data.x_train.device) if batch_size else None
     total_loss, correct = 0.0, 0
     for start in range(0, n, batch_size or n):
-        idx = order[start : start + batch_size] if order is not None else slice(None)
+        size = min(batch_size or n, n - start)  # this global batch; the last one may be shorter
+        lo, hi = world.share(size)
+        idx = order[start + lo : start + hi] if order is not None else slice(start + lo, start + hi)
         xb, yb = data.x_train[idx], data.y_train[idx]
-        logits = model(xb)  # (B, 10)
-        loss = F.cross_entropy(logits, yb)
+        logits = model(xb)  # (n_rank, 10)
+        loss = F.cross_entropy(logits, yb) if len(yb) else logits.sum()  # an empty slice: 0, zero gradients
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * (len(yb) * world.size / size)).backward()
         optimizer.step()
         total_loss += loss.item() * len(yb)
         correct += (logits.argmax(1) == yb).sum().item()
+    total_loss, correct = world.sum([total_loss, correct], data.x_train.device)
     return total_loss / n, correct / n
+
+
+def _wrap(model: nn.Module, device: torch.device) -> nn.Module:
+    """In a process group, DistributedDataParallel (its all-reduce averages the ranks' gradients); else the model."""
+    if not initialised():
+        return model
+    return DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
 
 
 def train(
@@ -124,15 +159,21 @@ def train(
 ) -> TrainResult:
     """Train ``config.model`` on ``data``; with ``run_dir``, write config, checkpoints and metrics there.
 
+    In a process group every rank calls this with the same arguments (the same data on every rank); each
+    trains on its share of every batch and only rank 0 writes to ``run_dir``.
+
     Args:
         config: the run's configuration.
         data: anything with ``x_train, y_train, x_test, y_test`` (a :class:`Splits` or a
             :class:`scratchnn.data.Split`), moved to the run's device here.
         run_dir: an existing, writable directory for this run, or ``None`` to keep nothing on disk.
-        resume: continue from ``run_dir/checkpoint.pt``; its config must equal ``config``.
+        resume: continue from ``run_dir/checkpoint.pt``; its config and world size must equal this run's.
         on_epoch: called with each epoch's metrics (the command line's progress bar).
     """
-    device = resolve_device(config.device)
+    device, world = process_device(config.device), World.current()
+    check_group(config.backend)
+    check_examples(len(data.x_train), world.size)
+    writes = run_dir is not None and world.rank == 0
     with deterministic_mode(config.deterministic):
         torch.manual_seed(config.seed)
         model = build_model(config.model, config.impl, config.activation).to(device)
@@ -140,14 +181,15 @@ def train(
         generator = torch.Generator().manual_seed(config.seed)
         history, done, wall = [], 0, 0.0
         if resume:
-            history, done, wall = _resume(run_dir, config, model, optimizer, generator)
-        elif run_dir is not None:
+            history, done, wall = _resume(run_dir, config, model, optimizer, generator, world, device)
+        elif writes:
             write_json(run_dir / CONFIG, config.to_dict())
+        net = _wrap(model, device)
         data = Splits(*(t.to(device) for t in (data.x_train, data.y_train, data.x_test, data.y_test)))
         for epoch in range(done + 1, config.epochs + 1):
             start = time.perf_counter()
-            train_loss, train_acc = _train_epoch(model, optimizer, data, config.batch_size, generator)
-            test_loss, test_acc, _ = evaluate(model, data.x_test, data.y_test)
+            train_loss, train_acc = _train_epoch(net, optimizer, data, config.batch_size, generator, world)
+            test_loss, test_acc = _test_metrics(model, data, world)
             wall += time.perf_counter() - start
             history.append(
                 {
@@ -161,15 +203,17 @@ def train(
             if on_epoch is not None:
                 on_epoch(history[-1])
             every = config.checkpoint_every
-            if run_dir is not None and ((every and epoch % every == 0) or epoch == config.epochs):
-                _checkpoint(run_dir, config, model, optimizer, generator, history, wall)
+            if writes and ((every and epoch % every == 0) or epoch == config.epochs):
+                _checkpoint(run_dir, config, model, optimizer, generator, history, wall, world, device)
     result = TrainResult(model, history, wall)
-    if run_dir is not None:
-        write_json(run_dir / METRICS, {"final": result.final, "history": history, "wall_time": wall})
+    env = environment(device)  # in a process group, gathers every rank's device: every rank calls it
+    if writes:
+        metrics = {"final": result.final, "history": history, "wall_time": wall, "environment": env}
+        write_json(run_dir / METRICS, metrics)
     return result
 
 
-def _checkpoint(run_dir: Path, config, model, optimizer, generator, history, wall: float) -> None:
+def _checkpoint(run_dir: Path, config, model, optimizer, generator, history, wall: float, world, device) -> None:
     save_checkpoint(
         run_dir / CHECKPOINT,
         {
@@ -177,23 +221,25 @@ def _checkpoint(run_dir: Path, config, model, optimizer, generator, history, wal
             "optimizer": optimizer.state_dict(),
             "epoch": history[-1]["epoch"],
             "config": config.to_dict(),
-            "rng": rng_state(generator),
+            "rng": rng_state(generator, device if initialised() else None),
             "history": history,
             "wall_time": wall,
+            "world_size": world.size,
         },
     )
 
 
-def _resume(run_dir: Path | None, config: TrainConfig, model, optimizer, generator):
+def _resume(run_dir: Path | None, config: TrainConfig, model, optimizer, generator, world: World, device):
     if run_dir is None:
         raise ValueError("resume needs the run directory")
     state = load_checkpoint(run_dir / CHECKPOINT)
     saved = TrainConfig.from_dict(state["config"])
     if saved != config:
         raise ValueError(f"cannot resume {run_dir} with a different config: {'; '.join(saved.differences(config))}")
+    check_world_size(state, run_dir, world.size)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
-    restore_rng_state(state["rng"], generator)
+    restore_rng_state(state["rng"], generator, device if initialised() else None)
     return list(state["history"]), int(state["epoch"]), float(state.get("wall_time", 0.0))
 
 
