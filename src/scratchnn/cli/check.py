@@ -89,8 +89,7 @@ def add_parser(sub) -> None:
         "--compile-backend",
         choices=COMPILE_BACKENDS,
         default="aot_eager",
-        help="torch.compile backend of the --stack compile row; inductor also generates kernels "
-        "(default: aot_eager)",
+        help="torch.compile backend of the --stack compile row; inductor also generates kernels (default: aot_eager)",
     )
     p.set_defaults(run=run)
 
