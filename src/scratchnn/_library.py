@@ -1,0 +1,97 @@
+"""How scratchnn's ops join the PyTorch stack: custom ops with their fake, vmap and autocast rules.
+
+Each op's eager kernel is a ``torch.library.custom_op`` named ``scratchnn::<op>``: opaque to ``torch.compile`` and
+``torch.export`` (which call it rather than trace into it, so its data-dependent fast paths stay in eager Python),
+described to them by a fake kernel that gives the output's shape, dtype and memory format. Around it, a
+``torch.autograd.Function`` with ``setup_context`` holds the hand-written backward (the form ``torch.func``
+transforms accept), and the same ``setup_context``/``backward`` pair is registered on the op itself
+(``register_autograd``), so a graph that ``torch.export`` captured, with the op in it, backpropagates too.
+
+This module holds the rules shared by every op:
+
+- :func:`vmap_batch_first`: the vmap rule of an op whose first argument is a batch ``(N, ...)`` it treats sample
+  by sample: the vmapped dim folds into ``N`` when only that argument is batched, else the op runs once per
+  vmapped index (:func:`vmap_loop`).
+- :func:`autocast_inputs` and :func:`register_autocast`: convolution and linear layers run in the autocast dtype
+  (``torch.get_autocast_dtype``), as torch's own do; the other ops run in their input's dtype, as torch's do.
+- :func:`composite`: whether to take the composite forward (plain tensor ops, no custom op): under the
+  ``'autograd'`` engine, and during ONNX export, whose translator knows torch's ops but not ours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+NAMESPACE = "scratchnn"
+AUTOCAST_KEYS = {"cpu": "AutocastCPU", "cuda": "AutocastCUDA"}  # device type: its autocast dispatch key
+
+
+def composite(backward: str) -> bool:
+    """Whether an op runs its composite forward: the ``'autograd'`` engine, or an ONNX export in progress."""
+    return backward == "autograd" or torch.onnx.is_in_onnx_export()
+
+
+def _lower(t: Tensor | None, dtype: torch.dtype, device_type: str) -> Tensor | None:
+    eligible = t is not None and t.is_floating_point() and t.dtype != torch.float64 and t.device.type == device_type
+    return t.to(dtype) if eligible else t
+
+
+def autocast_inputs(*tensors: Tensor | None) -> tuple[Tensor | None, ...]:
+    """Inside ``torch.autocast`` on the tensors' device: floating tensors (not float64) cast to the autocast dtype,
+    torch's rule for ``conv2d`` and ``linear``. Elsewhere unchanged. Applied before the autograd Function, so the
+    cast is part of the graph and the backward sees the tensors the forward computed with."""
+    device_type = tensors[0].device.type
+    if device_type not in AUTOCAST_KEYS or not torch.is_autocast_enabled(device_type):
+        return tensors
+    dtype = torch.get_autocast_dtype(device_type)
+    return tuple(_lower(t, dtype, device_type) for t in tensors)
+
+
+def register_autocast(name: str) -> None:
+    """Autocast kernels for the custom op ``scratchnn::<name>`` called directly (as in an exported graph): cast as
+    :func:`autocast_inputs`, then run without autocast."""
+    op = getattr(getattr(torch.ops, NAMESPACE), name).default
+    for device_type, dispatch_key in AUTOCAST_KEYS.items():
+
+        def kernel(*args, device_type=device_type):
+            dtype = torch.get_autocast_dtype(device_type)
+            cast = [_lower(a, dtype, device_type) if isinstance(a, Tensor) else a for a in args]
+            with torch.autocast(device_type, enabled=False):
+                return op(*cast)
+
+        torch.library.impl(f"{NAMESPACE}::{name}", dispatch_key)(kernel)
+
+
+def _select(arg, dim: int | None, index: int):
+    return arg if dim is None else arg.select(dim, index)
+
+
+def vmap_loop(op: Callable, info, in_dims: tuple, *args):
+    """Run ``op`` once per vmapped index and stack the results along dim 0."""
+    results = [op(*(_select(a, d, i) for a, d in zip(args, in_dims, strict=True))) for i in range(info.batch_size)]
+    if isinstance(results[0], tuple):
+        return tuple(torch.stack(parts) for parts in zip(*results, strict=True)), (0,) * len(results[0])
+    return torch.stack(results), 0
+
+
+def vmap_batch_first(op: Callable, info, in_dims: tuple, x: Tensor, *rest):
+    """The vmapped dim ``B`` of ``x (N, ...)`` folds into ``N`` when no other argument is batched: one call on
+    ``(B*N, ...)``; otherwise one call per vmapped index."""
+    if in_dims[0] is None or any(d is not None for d in in_dims[1:]):
+        return vmap_loop(op, info, in_dims, x, *rest)
+    x = x.movedim(in_dims[0], 0)  # (B, N, ...)
+    B, N = x.shape[:2]
+    out = op(x.flatten(0, 1), *rest)  # (B*N, ...)
+    if isinstance(out, tuple):
+        return tuple(o.unflatten(0, (B, N)) for o in out), (0,) * len(out)  # (B, N, ...) each
+    return out.unflatten(0, (B, N)), 0  # (B, N, ...)
+
+
+def vmap_elementwise(op: Callable, info, in_dims: tuple, *tensors: Tensor):
+    """An element-wise op: every tensor with its vmapped dim first, unbatched ones expanded to match."""
+    B = info.batch_size
+    moved = [t.movedim(d, 0) if d is not None else t.expand(B, *t.shape) for t, d in zip(tensors, in_dims, strict=True)]
+    return op(*moved), 0
