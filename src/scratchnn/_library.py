@@ -65,8 +65,8 @@ def register_autocast(name: str) -> None:
         torch.library.impl(f"{NAMESPACE}::{name}", dispatch_key)(kernel)
 
 
-def _select(arg, dim: int | None, index: int):
-    return arg if dim is None else arg.select(dim, index)
+def _select(arg, dim, index: int):
+    return arg.select(dim, index) if isinstance(dim, int) else arg  # (a list argument's dims are a list of None)
 
 
 def vmap_loop(op: Callable, info, in_dims: tuple, *args):
@@ -77,17 +77,36 @@ def vmap_loop(op: Callable, info, in_dims: tuple, *args):
     return torch.stack(results), 0
 
 
-def vmap_batch_first(op: Callable, info, in_dims: tuple, x: Tensor, *rest):
-    """The vmapped dim ``B`` of ``x (N, ...)`` folds into ``N`` when no other argument is batched: one call on
-    ``(B*N, ...)``; otherwise one call per vmapped index."""
-    if in_dims[0] is None or any(d is not None for d in in_dims[1:]):
-        return vmap_loop(op, info, in_dims, x, *rest)
-    x = x.movedim(in_dims[0], 0)  # (B, N, ...)
-    B, N = x.shape[:2]
-    out = op(x.flatten(0, 1), *rest)  # (B*N, ...)
+def vmap_batch_first(op: Callable, info, in_dims: tuple, *args, batch_args: int = 1):
+    """The vmap rule of an op whose first ``batch_args`` arguments are batches ``(N, ...)`` it treats sample by
+    sample: when no later argument is batched, the vmapped dim ``B`` folds into ``N`` (unbatched ones among the
+    first are expanded), one call on ``(B*N, ...)``; otherwise one call per vmapped index."""
+    if any(isinstance(d, int) for d in in_dims[batch_args:]):
+        return vmap_loop(op, info, in_dims, *args)
+    B = info.batch_size
+    firsts = [
+        t.movedim(d, 0) if d is not None else t.expand(B, *t.shape)  # (B, N, ...)
+        for t, d in zip(args[:batch_args], in_dims[:batch_args], strict=True)
+    ]
+    out = op(*(t.flatten(0, 1) for t in firsts), *args[batch_args:])  # (B*N, ...)
     if isinstance(out, tuple):
-        return tuple(o.unflatten(0, (B, N)) for o in out), (0,) * len(out)  # (B, N, ...) each
-    return out.unflatten(0, (B, N)), 0  # (B, N, ...)
+        return tuple(o.unflatten(0, (B, -1)) for o in out), (0,) * len(out)  # (B, N, ...) each
+    return out.unflatten(0, (B, -1)), 0  # (B, N, ...)
+
+
+def like(result: Tensor, template: Tensor) -> Tensor:
+    """``result`` laid out as ``torch.empty_like(template)`` (what the fake kernels promise): a copy only when the
+    strides differ."""
+    out = torch.empty_like(template)
+    return result if result.stride() == out.stride() else out.copy_(result)
+
+
+def memory_format(*tensors: Tensor) -> torch.memory_format:
+    """torch's rule for a convolution's output: channels_last when any of the 4-D ``tensors`` is laid out so."""
+    for t in tensors:
+        if t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous():
+            return torch.channels_last
+    return torch.contiguous_format
 
 
 def vmap_elementwise(op: Callable, info, in_dims: tuple, *tensors: Tensor):
