@@ -102,11 +102,19 @@ def like(result: Tensor, template: Tensor) -> Tensor:
 
 
 def memory_format(*tensors: Tensor) -> torch.memory_format:
-    """torch's rule for a convolution's output: channels_last when any of the 4-D ``tensors`` is laid out so."""
+    """torch's rule for a convolution's or pooling's output: channels_last when any of the 4-D ``tensors`` is laid
+    out so (contiguous in channels_last order and not in the default one)."""
     for t in tensors:
-        if t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous():
+        if t.dim() == 4 and not t.is_contiguous() and _channels_last(t):
             return torch.channels_last
     return torch.contiguous_format
+
+
+def _channels_last(t: Tensor) -> bool:
+    try:
+        return t.is_contiguous(memory_format=torch.channels_last)
+    except RuntimeError:  # vmap cannot query layouts of batched tensors: the default layout, as torch.func gives
+        return False
 
 
 def vmap_elementwise(op: Callable, info, in_dims: tuple, *tensors: Tensor):
