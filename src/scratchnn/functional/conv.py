@@ -44,6 +44,7 @@ from .._dtypes import check_tensor, surely_finite
 from .._library import (
     autocast_inputs,
     composite,
+    differentiable_backward,
     like,
     memory_format,
     register_autocast,
@@ -297,7 +298,7 @@ class Conv2dFunction(torch.autograd.Function):
         grad_x = grad_w = grad_b = None
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad_out.sum((0, 2, 3))  # (O,)
-        if torch.is_grad_enabled():
+        if differentiable_backward():
             g = _grad_columns(grad_out, a.groups)  # (G, O/G, N*L)
             grad_x = _grad_input(g, x, weight, a) if ctx.needs_input_grad[0] else None
             grad_w = _grad_weight(g, x, weight.shape, a) if ctx.needs_input_grad[1] else None
