@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as TF
 from torch import nn
+from torch._library.custom_ops import OPDEFS
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import scratchnn
@@ -232,13 +233,16 @@ def test_torch_layer_implementations_are_never_called(monkeypatch, backward):
 
 
 class _AtenLog(TorchDispatchMode):
-    """Records the name of every ATen op that runs, forward and backward."""
+    """Records the name of every ATen op that runs, forward and backward, inside scratchnn's custom ops too."""
 
     def __init__(self):
         super().__init__()
         self.ops = set()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func.namespace == "scratchnn":  # run our op's Python kernel with this log active, to see its ATen ops
+            with self:
+                return OPDEFS[func._schema.name]._init_fn(*args, **(kwargs or {}))
         self.ops.add(func.overloadpacket.__name__)
         return func(*args, **(kwargs or {}))
 

@@ -16,11 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 
 BACKWARDS = ("manual", "autograd")
 
-_default_backward: ContextVar[str] = ContextVar("scratchnn_backward", default="manual")
+
+class _Default:
+    """The process-wide default. A plain class attribute rather than a ContextVar: ``torch.compile`` reads it, and
+    guards on its value, without a graph break (``ContextVar.get`` breaks the graph)."""
+
+    backward = "manual"
 
 
 def _check(mode: str) -> str:
@@ -31,22 +35,23 @@ def _check(mode: str) -> str:
 
 def get_backward() -> str:
     """The backward used by layers and ops that were not given one: ``'manual'`` or ``'autograd'``."""
-    return _default_backward.get()
+    return _Default.backward
 
 
 def set_backward(mode: str) -> None:
     """Set the global default backward: ``'manual'`` (hand-written) or ``'autograd'``."""
-    _default_backward.set(_check(mode))
+    _Default.backward = _check(mode)
 
 
 @contextmanager
 def use_backward(mode: str) -> Iterator[None]:
     """Use ``mode`` as the default backward inside a ``with`` block, then restore the previous one."""
-    token = _default_backward.set(_check(mode))
+    previous = get_backward()
+    set_backward(mode)
     try:
         yield
     finally:
-        _default_backward.reset(token)
+        set_backward(previous)
 
 
 def resolve_backward(mode: str | None) -> str:

@@ -14,8 +14,7 @@ axis, average-pooling a ``sum``. :func:`fold` (col2im, as ``F.fold``) is the adj
 onto the pixels it came from, which is exactly what a backward pass needs.
 
 Both are written here with strided views rather than calling ``F.unfold``/``F.fold``: the same numbers, and on a
-CPU about 1.4x (unfold) and 1.7-2.7x (fold) faster at this project's shapes, because ATen's im2col and col2im
-loop over the batch one sample at a time.
+CPU faster at this project's shapes, because ATen's im2col and col2im loop over the batch one sample at a time.
 
 This module also holds the argument checks shared by the ops and the padding helpers.
 """
@@ -47,20 +46,25 @@ def pair(value: int | Sequence[int], name: str) -> Pair:
 
 
 def check_positive(value: Pair, name: str) -> None:
+    """A pooling window argument must be positive; the message has torch's words (``kernel size should be greater
+    than zero``; for a stride of 0 ``stride should not be zero``)."""
+    if name == "stride" and 0 in value:
+        raise RuntimeError(f"stride should not be zero, but got stride={value}")
     if min(value) <= 0:
-        raise RuntimeError(f"{name} must be positive, but got {name}={value}")
+        raise RuntimeError(f"{name.replace('_', ' ')} should be greater than zero, but got {name}={value}")
 
 
 def check_non_negative(value: Pair, name: str) -> None:
     if min(value) < 0:
-        raise RuntimeError(f"{name} must be non-negative, but got {name}={value}")
+        raise RuntimeError(f"pad must be non-negative, but got {name}={value}")
 
 
 def check_pool_padding(padding: Pair, kernel_size: Pair) -> None:
     """Pooling pads at most half a kernel, so every window keeps at least one real pixel."""
     if any(p > k // 2 for p, k in zip(padding, kernel_size, strict=True)):
         raise RuntimeError(
-            f"pad should be at most half of kernel size, but got padding={padding} for kernel_size={kernel_size}"
+            f"pad should be at most half of effective kernel size, but got padding={padding} for "
+            f"kernel_size={kernel_size}"
         )
 
 

@@ -30,87 +30,42 @@ becomes a sum of ``kH*kW`` shifted products, one per tap, each reading the input
 columns; with fewer channels, columns are copied a cache-sized block at a time. The same formulas, the same
 results up to float rounding, and no ``kH*kW``-sized buffer. Strided convolutions, double backward and the
 ``'autograd'`` engine use the whole-batch columns written above.
+
+Registration. The ``'manual'`` engine's kernels are the custom ops ``scratchnn::conv2d``, ``conv2d_input_grad`` and
+``conv2d_weight_grad``, opaque to ``torch.compile`` and ``torch.export`` (their fast paths look at the data);
+:class:`Conv2dFunction` holds the backward that calls them (docs/ops.md explains the whole arrangement).
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from functools import partial
 
 import torch
 from torch import Tensor
 
-from .._dtypes import check_float_input, surely_finite
+from .._dtypes import check_tensor, surely_finite
+from .._library import (
+    autocast_inputs,
+    composite,
+    differentiable_backward,
+    like,
+    memory_format,
+    register_autocast,
+    vmap_batch_first,
+    vmap_loop,
+)
+from ._conv_args import ConvArgs, check_input, conv_padding, out_size
 from ._mode import resolve_backward
 from ._plane import conv2d_plane, conv2d_plane_backward
 from ._windows import (
     PADDING_MODES,
-    Pair,
     batched,
-    check_non_negative,
-    check_positive,
     fold_taps,
     pad,
     pair,
     unpad,
     window_view,
 )
-
-
-class ConvArgs(NamedTuple):
-    """Resolved conv arguments: padding is ``(left, right, top, bottom)`` as ``F.pad`` takes it."""
-
-    stride: Pair
-    padding: tuple[int, int, int, int]
-    dilation: Pair
-    groups: int
-    padding_mode: str
-
-
-def conv_padding(
-    padding: str | int | tuple[int, int], kernel_size: Pair, dilation: Pair, stride: Pair
-) -> tuple[int, int, int, int]:
-    """``padding`` (int, pair, 'valid' or 'same') as ``(left, right, top, bottom)``.
-
-    'same' pads a total of ``d*(k-1)`` per dimension, ``total // 2`` before and the rest after, as torch does.
-    """
-    if isinstance(padding, str):
-        if padding == "valid":
-            return (0, 0, 0, 0)
-        if padding != "same":
-            raise RuntimeError(f"Invalid padding string {padding!r}, should be one of ('valid', 'same')")
-        if stride != (1, 1):
-            raise RuntimeError(f"padding='same' is not supported for strided convolutions, but got stride={stride}")
-        (tH, tW) = (d * (k - 1) for d, k in zip(dilation, kernel_size, strict=True))
-        return (tW // 2, tW - tW // 2, tH // 2, tH - tH // 2)
-    pH, pW = pair(padding, "padding")
-    check_non_negative((pH, pW), "padding")
-    return (pW, pW, pH, pH)
-
-
-def _check_input(x: Tensor, weight: Tensor, bias: Tensor | None, a: ConvArgs) -> None:
-    check_float_input(x, "conv2d")
-    if weight.dim() != 4:
-        raise RuntimeError(f"conv2d expects a 4D weight (O, C/groups, kH, kW), but got size {list(weight.shape)}")
-    if x.dtype != weight.dtype:
-        raise RuntimeError(f"conv2d: input dtype {x.dtype} does not match weight dtype {weight.dtype}")
-    if bias is not None and bias.dtype != x.dtype:
-        raise RuntimeError(f"conv2d: input dtype {x.dtype} does not match bias dtype {bias.dtype}")
-    C = x.shape[1]
-    if weight.shape[1] * a.groups != C:
-        raise RuntimeError(
-            f"Given groups={a.groups}, weight of size {list(weight.shape)}, expected input{list(x.shape)} to have "
-            f"{weight.shape[1] * a.groups} channels, but got {C} channels instead"
-        )
-    if weight.shape[0] % a.groups:
-        raise RuntimeError(f"conv2d: out_channels={weight.shape[0]} is not divisible by groups={a.groups}")
-    left, right, top, bottom = a.padding
-    Hp, Wp = x.shape[2] + top + bottom, x.shape[3] + left + right
-    kH, kW = (d * (k - 1) + 1 for d, k in zip(a.dilation, weight.shape[2:], strict=True))
-    if kH > Hp or kW > Wp:
-        raise RuntimeError(
-            f"conv2d: padded input size per channel ({Hp} x {Wp}) is smaller than the dilated kernel size "
-            f"({kH} x {kW}); kernel size can't be greater than the padded input"
-        )
 
 
 def columns(x: Tensor, weight_shape: torch.Size, a: ConvArgs) -> Tensor:
@@ -127,23 +82,16 @@ def columns(x: Tensor, weight_shape: torch.Size, a: ConvArgs) -> Tensor:
     return cols.reshape(G, C // G * kH * kW, N * oH * oW)  # (G, C/G*kH*kW, N*L): the one copy
 
 
-def out_size(x: Tensor, weight_shape: torch.Size, a: ConvArgs) -> tuple[int, int]:
-    """``(H_out, W_out) = floor((H + pad_top + pad_bottom - dH*(kH - 1) - 1) / sH) + 1``, and likewise W."""
-    left, right, top, bottom = a.padding
-    (H, W), (kH, kW), (dH, dW), (sH, sW) = x.shape[2:], weight_shape[2:], a.dilation, a.stride
-    return (H + top + bottom - dH * (kH - 1) - 1) // sH + 1, (W + left + right - dW * (kW - 1) - 1) // sW + 1
-
-
-def conv2d_forward(x: Tensor, weight: Tensor, bias: Tensor | None, a: ConvArgs, cols: Tensor | None = None) -> Tensor:
-    """The forward with plain tensor ops: ``(N, C, H, W) -> (N, O, H_out, W_out)``."""
+def conv2d_forward(x: Tensor, weight: Tensor, bias: Tensor | None, a: ConvArgs) -> Tensor:
+    """The forward with plain tensor ops: ``(N, C, H, W) -> (N, O, H_out, W_out)``, in torch's memory format."""
     N, O, G = x.shape[0], weight.shape[0], a.groups
-    cols = columns(x, weight.shape, a) if cols is None else cols  # (G, C/G*kH*kW, N*L)
+    cols = columns(x, weight.shape, a)  # (G, C/G*kH*kW, N*L)
     w = weight.reshape(G, O // G, cols.shape[1])  # (G, O/G, C/G*kH*kW)
     out = torch.matmul(w, cols)  # (G, O/G, N*L)
     out = out.reshape(O, N, *out_size(x, weight.shape, a)).permute(1, 0, 2, 3)  # (N, O, H_out, W_out), a view
     if bias is not None:
         out = out + bias.reshape(1, O, 1, 1)
-    return out
+    return out.contiguous(memory_format=memory_format(x, weight))
 
 
 def _grad_input(grad: Tensor, x: Tensor, weight: Tensor, a: ConvArgs) -> Tensor:
@@ -159,49 +107,155 @@ def _grad_input(grad: Tensor, x: Tensor, weight: Tensor, a: ConvArgs) -> Tensor:
     return unpad(grad_xp, x.shape[2:], a.padding, a.padding_mode)  # (N, C, H, W)
 
 
+# ------------------------------------------------------------------------- the custom ops and their Function
+# Op arguments are what torch.library schemas take: ConvArgs as (stride, padding, dilation, groups, padding_mode).
+
+
+def _op_args(a: ConvArgs) -> tuple:
+    return list(a.stride), list(a.padding), list(a.dilation), a.groups, a.padding_mode
+
+
+@torch.library.custom_op("scratchnn::conv2d", mutates_args=())
+def conv2d_op(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    stride: list[int],
+    padding: list[int],
+    dilation: list[int],
+    groups: int,
+    padding_mode: str,
+) -> Tensor:
+    """The eager kernel: the blocked plane (:mod:`._plane`) for stride 1, else the whole-batch columns."""
+    a = ConvArgs(tuple(stride), tuple(padding), tuple(dilation), groups, padding_mode)
+    if not _blocked(x, weight, a):
+        return conv2d_forward(x, weight, bias, a)
+    out = conv2d_plane(x, weight, bias, a.padding, a.padding_mode, a.dilation, a.groups)  # (N, O, H_out, W_out)
+    return out.contiguous(memory_format=memory_format(x, weight))
+
+
+@conv2d_op.register_fake
+def _(x, weight, bias, stride, padding, dilation, groups, padding_mode):
+    a = ConvArgs(tuple(stride), tuple(padding), tuple(dilation), groups, padding_mode)
+    shape = (x.shape[0], weight.shape[0], *out_size(x, weight.shape, a))
+    return torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=memory_format(x, weight))
+
+
+@torch.library.custom_op("scratchnn::conv2d_input_grad", mutates_args=())
+def conv2d_input_grad(
+    grad_out: Tensor,
+    x: Tensor,
+    weight: Tensor,
+    stride: list[int],
+    padding: list[int],
+    dilation: list[int],
+    groups: int,
+    padding_mode: str,
+) -> Tensor:
+    """``dL/dx = unpad(fold(W^T @ g))``: on the plane for finite values (see :func:`_plane_exact`), else on the
+    whole-batch columns."""
+    a = ConvArgs(tuple(stride), tuple(padding), tuple(dilation), groups, padding_mode)
+    if _blocked(x, weight, a) and _plane_exact(x, weight):
+        grad_x, _ = conv2d_plane_backward(
+            grad_out, x, weight, a.padding, a.padding_mode, a.dilation, a.groups, (True, False)
+        )
+    else:
+        grad_x = _grad_input(_grad_columns(grad_out, a.groups), x, weight, a)  # (N, C, H, W)
+    return like(grad_x, x)
+
+
+@torch.library.custom_op("scratchnn::conv2d_weight_grad", mutates_args=())
+def conv2d_weight_grad(
+    grad_out: Tensor,
+    x: Tensor,
+    weight: Tensor,
+    stride: list[int],
+    padding: list[int],
+    dilation: list[int],
+    groups: int,
+    padding_mode: str,
+) -> Tensor:
+    """``dL/dW = g @ cols^T``: on the plane for finite values (see :func:`_plane_exact`), else on the whole-batch
+    columns."""
+    a = ConvArgs(tuple(stride), tuple(padding), tuple(dilation), groups, padding_mode)
+    if _blocked(x, weight, a) and _plane_exact(x, weight):
+        _, grad_w = conv2d_plane_backward(
+            grad_out, x, weight, a.padding, a.padding_mode, a.dilation, a.groups, (False, True)
+        )
+    else:
+        grad_w = _grad_weight(_grad_columns(grad_out, a.groups), x, weight.shape, a)
+    return like(grad_w, weight)
+
+
+for _grad_op, _template in ((conv2d_input_grad, 1), (conv2d_weight_grad, 2)):
+    _grad_op.register_fake(lambda *args, i=_template: torch.empty_like(args[i]))
+conv2d_op.register_vmap(partial(vmap_batch_first, conv2d_op))  # only x batched: the vmapped dim folds into N
+conv2d_input_grad.register_vmap(partial(vmap_batch_first, conv2d_input_grad, batch_args=2))  # samples independent
+conv2d_weight_grad.register_vmap(partial(vmap_loop, conv2d_weight_grad))  # sums over the batch: one call per index
+
+
+def _grad_columns(grad_out: Tensor, groups: int) -> Tensor:
+    """``g`` laid out like the columns: ``(N, O, H_out, W_out) -> (G, O/G, N*L)``."""
+    O = grad_out.shape[1]
+    return grad_out.transpose(0, 1).reshape(groups, O // groups, -1)  # (G, O/G, N*L)
+
+
+def _grad_weight(g: Tensor, x: Tensor, weight_shape: torch.Size, a: ConvArgs) -> Tensor:
+    """``g @ cols^T``: ``(G, O/G, N*L) -> (O, C/G, kH, kW)``, one GEMM over all ``N*L`` columns."""
+    cols = columns(x, weight_shape, a)  # (G, C/G*kH*kW, N*L)
+    return torch.matmul(g, cols.transpose(1, 2)).reshape(weight_shape)  # (O, C/G, kH, kW)
+
+
 class Conv2dFunction(torch.autograd.Function):
     """Convolution with the backward derived in the module docstring."""
 
+    generate_vmap_rule = True
+
     @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, args: ConvArgs) -> Tensor:
-        ctx.args = args
-        ctx.has_bias = bias is not None
-        ctx.blocked = _blocked(x, weight, args)
-        if ctx.blocked:  # the same sums, block by block on a plane layout (functional/_plane.py)
-            ctx.save_for_backward(x, weight, None)
-            return conv2d_plane(x, weight, bias, args.padding, args.padding_mode, args.dilation, args.groups)
-        cols = columns(x, weight.shape, args)  # (G, C/G*kH*kW, N*L)
-        # dL/dW needs the columns again: keep them rather than unfold twice (autograd through unfold keeps them too)
-        ctx.save_for_backward(x, weight, cols if weight.requires_grad else None)
-        return conv2d_forward(x, weight, bias, args, cols)
+    def forward(x: Tensor, weight: Tensor, bias: Tensor | None, args: ConvArgs) -> Tensor:
+        return conv2d_op(x, weight, bias, *_op_args(args))
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        x, weight, bias, args = inputs
+        ctx.args, ctx.has_bias = args, bias is not None
+        ctx.save_for_backward(x, weight)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
-        """``dL/dx = unpad(fold(W^T @ g))``, ``dL/dW = g @ cols^T`` (over all N*L columns), ``dL/db = sum(g)``."""
-        x, weight, cols = ctx.saved_tensors
+        """``dL/dx = unpad(fold(W^T @ g))``, ``dL/dW = g @ cols^T`` (over all N*L columns), ``dL/db = sum(g)``.
+
+        With ``create_graph`` (double backward) the same formulas run as tensor ops that autograd follows;
+        otherwise as the custom ops above, whose eager kernels take the plane where they can."""
+        x, weight = ctx.saved_tensors
         a: ConvArgs = ctx.args
-        O, G = grad_out.shape[1], a.groups
         grad_x = grad_w = grad_b = None
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad_out.sum((0, 2, 3))  # (O,)
-        if not any(ctx.needs_input_grad[:2]):  # the bias alone (a frozen layer's): nothing else to lay out
-            return None, None, grad_b, None
-        if ctx.blocked and not torch.is_grad_enabled() and _finite(x, weight):
-            needs = ctx.needs_input_grad[:2]
-            grad_x, grad_w = conv2d_plane_backward(
-                grad_out, x, weight, a.padding, a.padding_mode, a.dilation, a.groups, needs
-            )
+        if differentiable_backward():
+            g = _grad_columns(grad_out, a.groups)  # (G, O/G, N*L)
+            grad_x = _grad_input(g, x, weight, a) if ctx.needs_input_grad[0] else None
+            grad_w = _grad_weight(g, x, weight.shape, a) if ctx.needs_input_grad[1] else None
             return grad_x, grad_w, grad_b, None
-        g = grad_out.transpose(0, 1).reshape(G, O // G, -1)  # (G, O/G, N*L), the layout of the columns
         if ctx.needs_input_grad[0]:
-            grad_x = _grad_input(g, x, weight, a)  # (N, C, H, W)
+            grad_x = conv2d_input_grad(grad_out, x, weight, *_op_args(a))
         if ctx.needs_input_grad[1]:
-            if cols is None or torch.is_grad_enabled():  # not kept (plane forward), or double backward: columns
-                # that carry the graph back to x
-                cols = columns(x, weight.shape, a)  # (G, C/G*kH*kW, N*L)
-            grad_w = torch.matmul(g, cols.transpose(1, 2))  # (G, O/G, C/G*kH*kW): one GEMM over all N*L columns
-            grad_w = grad_w.reshape(weight.shape)  # (O, C/G, kH, kW)
+            grad_w = conv2d_weight_grad(grad_out, x, weight, *_op_args(a))
         return grad_x, grad_w, grad_b, None
+
+
+def _op_setup_context(ctx, inputs, output) -> None:
+    x, weight, bias, stride, padding, dilation, groups, padding_mode = inputs
+    args = ConvArgs(tuple(stride), tuple(padding), tuple(dilation), groups, padding_mode)
+    Conv2dFunction.setup_context(ctx, (x, weight, bias, args), output)
+
+
+def _op_backward(ctx, grad_out: Tensor):
+    return (*Conv2dFunction.backward(ctx, grad_out)[:3], None, None, None, None, None)
+
+
+conv2d_op.register_autograd(_op_backward, setup_context=_op_setup_context)
+register_autocast("conv2d")
 
 
 def _blocked(x: Tensor, weight: Tensor, a: ConvArgs) -> bool:
@@ -213,14 +267,11 @@ def _blocked(x: Tensor, weight: Tensor, a: ConvArgs) -> bool:
     return a.stride == (1, 1) and x.numel() > 0 and weight.numel() > 0
 
 
-def _finite(x: Tensor, weight: Tensor) -> bool:
+def _plane_exact(x: Tensor, weight: Tensor) -> bool:
     """The blocked backward also multiplies the zero gradient of its discarded edge columns by real pixels and
     weights, which is 0 for finite values but NaN for an infinite one: those cases take the whole-batch columns,
-    which pair each gradient only with the pixels its output saw (double backward, which needs ops that autograd
-    can follow, does too). Under ``torch.compile`` the check would depend on the data, which a graph cannot, so
-    compiled backward passes always take the whole-batch columns."""
-    if torch.compiler.is_compiling():
-        return False
+    which pair each gradient only with the pixels its output saw. (Inside the opaque eager kernels, so the check
+    on the data costs ``torch.compile`` no graph break.)"""
     return surely_finite(x) and surely_finite(weight)
 
 
@@ -241,9 +292,12 @@ def conv2d(
     The signature of ``torch.nn.functional.conv2d``, plus keyword-only ``padding_mode`` (as on ``nn.Conv2d``) and
     ``backward`` (``'manual'`` or ``'autograd'``, default: :func:`scratchnn.get_backward`).
     """
+    check_tensor(input, "conv2d")
     stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
-    check_positive(stride, "stride")
-    check_positive(dilation, "dilation")
+    if min(stride) <= 0:
+        raise RuntimeError(f"non-positive stride is not supported, but got stride={stride}")
+    if min(dilation) <= 0:
+        raise RuntimeError(f"dilation should be greater than zero, but got dilation={dilation}")
     if not isinstance(groups, int) or groups <= 0:
         raise RuntimeError(f"groups must be a positive integer, but got groups={groups!r}")
     if padding_mode not in PADDING_MODES:
@@ -251,9 +305,12 @@ def conv2d(
     kernel = tuple(weight.shape[2:]) if weight.dim() == 4 else (1, 1)
     args = ConvArgs(stride, conv_padding(padding, kernel, dilation, stride), dilation, groups, padding_mode)
     x, unbatched = batched(input, "conv2d")
-    _check_input(x, weight, bias, args)
-    if resolve_backward(backward) == "manual":
-        out = Conv2dFunction.apply(x, weight, bias, args)
-    else:
+    x, weight, bias = autocast_inputs(x, weight, bias)
+    check_input(x, weight, bias, args)
+    if x.shape[1] == 0:  # no input channels: torch returns an empty (N, 0, H_out, W_out)
+        out = x.new_empty(x.shape[0], 0, *out_size(x, weight.shape, args))
+    elif composite(resolve_backward(backward)):
         out = conv2d_forward(x, weight, bias, args)
+    else:
+        out = Conv2dFunction.apply(x, weight, bias, args)
     return out.squeeze(0) if unbatched else out

@@ -15,7 +15,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .._dtypes import check_float_input
+from .._dtypes import check_float_input, check_tensor
+from .._library import autocast_inputs, composite, register_autocast, vmap_loop
 from ._mode import resolve_backward
 
 
@@ -27,14 +28,39 @@ def linear_forward(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     return out if bias is None else out + bias
 
 
+@torch.library.custom_op("scratchnn::linear", mutates_args=())
+def linear_op(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """The eager kernel: :func:`linear_forward`."""
+    return linear_forward(x, weight, bias)
+
+
+@linear_op.register_fake
+def _(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    return x.new_empty((*x.shape[:-1], weight.shape[0]))  # (*, O)
+
+
+@linear_op.register_vmap
+def _(info, in_dims, x: Tensor, weight: Tensor, bias: Tensor | None):
+    """Only ``x`` batched: its vmapped dim is one more leading dim. Otherwise one call per vmapped index."""
+    if in_dims[1] is None and in_dims[2] is None:
+        return linear_op(x.movedim(in_dims[0], 0), weight, bias), 0  # (B, *, O)
+    return vmap_loop(linear_op, info, in_dims, x, weight, bias)
+
+
 class LinearFunction(torch.autograd.Function):
     """``y = x @ W^T + b`` with the backward derived in the module docstring."""
 
+    generate_vmap_rule = True
+
     @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    def forward(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        return linear_op(x, weight, bias)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        x, weight, bias = inputs
         ctx.has_bias = bias is not None
         ctx.save_for_backward(x, weight)
-        return linear_forward(x, weight, bias)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
@@ -51,8 +77,14 @@ class LinearFunction(torch.autograd.Function):
         return grad_x, grad_w, grad_b
 
 
+linear_op.register_autograd(LinearFunction.backward, setup_context=LinearFunction.setup_context)
+register_autocast("linear")
+
+
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None, *, backward: str | None = None) -> Tensor:
     """``input @ weight.T + bias`` with the signature of ``torch.nn.functional.linear``."""
+    check_tensor(input, "linear")
+    input, weight, bias = autocast_inputs(input, weight, bias)
     if input.dim() == 0:
         raise RuntimeError("linear: input must be at least 1-D (in_features,), but got a 0-D tensor")
     check_float_input(input, "linear")
@@ -65,6 +97,6 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None, *, backwar
         raise RuntimeError(f"linear: input dtype {input.dtype} does not match weight dtype {weight.dtype}")
     if bias is not None and bias.dtype != input.dtype:
         raise RuntimeError(f"linear: input dtype {input.dtype} does not match bias dtype {bias.dtype}")
-    if resolve_backward(backward) == "manual":
-        return LinearFunction.apply(input, weight, bias)
-    return linear_forward(input, weight, bias)
+    if composite(resolve_backward(backward)):
+        return linear_forward(input, weight, bias)
+    return LinearFunction.apply(input, weight, bias)

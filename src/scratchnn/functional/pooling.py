@@ -29,108 +29,16 @@ input (``H + 2p``; only ceil-mode windows are clipped); else the number of real 
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import Tensor
 
-from .._dtypes import may_hold_nan
+from .._dtypes import check_tensor, may_hold_nan
+from .._library import composite, memory_format, vmap_batch_first
 from ._mode import resolve_backward
-from ._windows import (
-    Pair,
-    batched,
-    check_non_negative,
-    check_out_size,
-    check_pool_padding,
-    check_positive,
-    fold,
-    pad,
-    pair,
-    unpad,
-    window_view,
-)
-
-
-class PoolGeometry:
-    """Window arithmetic of one pooling call on an ``H x W`` plane; ``padding`` is ``(left, right, top, bottom)``
-    including the extra right/bottom padding that ceil-mode windows need."""
-
-    def __init__(self, op: str, x: Tensor, kernel_size, stride, padding, dilation, ceil_mode: bool):
-        self.kernel = pair(kernel_size, "kernel_size")
-        self.stride = self.kernel if stride is None or stride == [] or stride == () else pair(stride, "stride")
-        p, self.dilation = pair(padding, "padding"), pair(dilation, "dilation")
-        check_positive(self.kernel, "kernel_size")
-        check_positive(self.stride, "stride")
-        check_positive(self.dilation, "dilation")
-        check_non_negative(p, "padding")
-        check_pool_padding(p, self.kernel)
-        self.size: Pair = tuple(x.shape[-2:])
-        spans = [d * (k - 1) + 1 for d, k in zip(self.dilation, self.kernel, strict=True)]
-        self.out: Pair = tuple(
-            _out_size(n, k, s, q, ceil_mode) for n, k, s, q in zip(self.size, spans, self.stride, p, strict=True)
-        )
-        check_out_size(op, x, self.out)
-        (eH, eW) = (
-            max(q, (o - 1) * s + k - n - q)
-            for n, k, s, q, o in zip(self.size, spans, self.stride, p, self.out, strict=True)
-        )
-        self.padding = (p[1], eW, p[0], eH)
-
-    @property
-    def tap_by_tap(self) -> bool:
-        """Whether max pooling goes tap by tap (:func:`max_pool2d_taps`): no padding (ceil-mode overhang counts
-        as padding), and no more taps than output pixels per plane - a few ops per tap, on outputs large enough to
-        pay for them (a global 28x28 pool measured 3-4x faster from the copied windows)."""
-        taps, outputs = self.kernel[0] * self.kernel[1], self.out[0] * self.out[1]
-        return not any(self.padding) and taps <= outputs
-
-    @property
-    def padded(self) -> Pair:
-        left, right, top, bottom = self.padding
-        return (self.size[0] + top + bottom, self.size[1] + left + right)
-
-    def windows(self, x: Tensor, value: float) -> Tensor:
-        """``(N, C, H, W) -> (N, C, oH, oW, kH*kW)``: the taps of every window, last.
-
-        ``Tensor.unfold`` makes each window a strided view of the padded input (any dtype), the step ``[::d]``
-        picks the dilated taps out of each window's span, and the final reshape copies the taps side by side.
-        """
-        win = window_view(pad(x, self.padding, value=value), self.kernel, self.dilation, self.stride)
-        return win.reshape(*win.shape[:4], self.kernel[0] * self.kernel[1])  # (N, C, oH, oW, kH*kW)
-
-    def fold(self, cols: Tensor, N: int, C: int) -> Tensor:
-        """Adjoint of :meth:`windows`: ``(N*C, kH*kW, L) -> (N, C, H, W)``, summing overlapping taps."""
-        xp = fold(cols, self.padded, self.kernel, self.dilation, self.stride)  # (N*C, 1, Hp, Wp)
-        return unpad(xp, self.size, self.padding, "zeros").reshape(N, C, *self.size)  # (N, C, H, W)
-
-    def window_origin(self, dim: int, device: torch.device) -> Tensor:
-        """Unpadded coordinate of the first tap of each window along ``dim`` (0: rows, 1: columns)."""
-        before = self.padding[2] if dim == 0 else self.padding[0]
-        return torch.arange(self.out[dim], device=device) * self.stride[dim] - before
-
-    def tap_view(self, x: Tensor, i: int, j: int) -> Tensor:
-        """Tap ``(i, j)`` of every window of the unpadded ``x``, a strided ``(N, C, oH, oW)`` view."""
-        (oH, oW), (dH, dW), (sH, sW) = self.out, self.dilation, self.stride
-        return x[..., i * dH : i * dH + (oH - 1) * sH + 1 : sH, j * dW : j * dW + (oW - 1) * sW + 1 : sW]
-
-    def real_taps(self, device: torch.device) -> Tensor:
-        """``(oH, oW, kH*kW)``: which taps of each window fall on the input rather than on its padding."""
-        inside = []
-        for dim in (0, 1):
-            taps = torch.arange(self.kernel[dim], device=device) * self.dilation[dim]  # (k,)
-            pos = self.window_origin(dim, device).reshape(-1, 1) + taps  # (o, k)
-            inside.append((pos >= 0) & (pos < self.size[dim]))
-        (oH, kH), (oW, kW) = inside[0].shape, inside[1].shape
-        real = inside[0].reshape(oH, 1, kH, 1) & inside[1].reshape(1, oW, 1, kW)  # (oH, oW, kH, kW)
-        return real.reshape(oH, oW, kH * kW)  # (oH, oW, kH*kW)
-
-
-def _out_size(size: int, span: int, stride: int, pad: int, ceil_mode: bool) -> int:
-    """Window count along one dim; a ceil-mode window must start inside the input or its left padding."""
-    room = size + 2 * pad - span
-    out = (room + (stride - 1 if ceil_mode else 0)) // stride + 1  # floor division, as torch rounds
-    if ceil_mode and (out - 1) * stride >= size + pad:
-        out -= 1
-    return out
-
+from ._pool_geometry import PoolGeometry, check_pool_input
+from ._windows import Pair, batched
 
 # ----------------------------------------------------------------------------------------------- max pooling
 
@@ -139,12 +47,13 @@ def _lowest(dtype: torch.dtype) -> float:
     return float("-inf") if dtype.is_floating_point else torch.iinfo(dtype).min
 
 
-def max_pool2d_forward(x: Tensor, geo: PoolGeometry) -> tuple[Tensor, Tensor]:
+def max_pool2d_forward(x: Tensor, geo: PoolGeometry, eager: bool = False) -> tuple[Tensor, Tensor]:
     """Window maxima and which tap of each window won, ``(N, C, oH, oW)`` each (taps in row-major window order).
 
     The winner is torch's: the first real pixel (row-major) holding the maximum - never the padding, even when
     pixels equal the padding value (-inf, an integer dtype's minimum) - or a window's last NaN if it has one.
     The values are gathered from the windows, so autograd can differentiate them (the ``'autograd'`` engine).
+    Traced, the NaN rule always runs; ``eager`` (inside the custom op's kernel) skips it when no NaN can be there.
     """
     win = geo.windows(x, _lowest(x.dtype))  # (N, C, oH, oW, kH*kW)
     if any(geo.padding):  # a pixel equal to the padding value must still beat the padding
@@ -154,7 +63,7 @@ def max_pool2d_forward(x: Tensor, geo: PoolGeometry) -> tuple[Tensor, Tensor]:
     else:  # every tap is real: torch.max returns the first of equal maxima
         best, tap = win.detach().max(dim=-1, keepdim=True)  # (N, C, oH, oW, 1) each
         tap = tap.squeeze(-1)  # (N, C, oH, oW)
-    if best.is_floating_point() and may_hold_nan(best):
+    if best.is_floating_point() and (not eager or may_hold_nan(best)):
         last_nan = win.shape[-1] - 1 - win.isnan().flip(-1).to(torch.uint8).argmax(dim=-1)  # (N, C, oH, oW)
         tap = torch.where(best.squeeze(-1).isnan(), last_nan, tap)
     values = win.gather(-1, tap.unsqueeze(-1)).squeeze(-1)  # (N, C, oH, oW); autograd routes to the winner
@@ -215,30 +124,54 @@ def max_pool2d_backward(grad_out: Tensor, indices: Tensor, size: Pair) -> Tensor
     return grad.reshape(N, C, *size)  # (N, C, H, W)
 
 
+@torch.library.custom_op("scratchnn::max_pool2d", mutates_args=())
+def max_pool2d_op(
+    x: Tensor, kernel_size: list[int], stride: list[int], padding: list[int], dilation: list[int], ceil_mode: bool
+) -> tuple[Tensor, Tensor]:
+    """The eager kernel: window maxima and the winners' flat ``H*W`` indices, in ``x``'s memory format."""
+    geo = PoolGeometry("max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode)
+    out, tap = max_pool2d_taps(x, geo) if geo.tap_by_tap else max_pool2d_forward(x, geo, eager=True)
+    fmt = memory_format(x)
+    return out.contiguous(memory_format=fmt), winner_positions(tap, geo).contiguous(memory_format=fmt)
+
+
+@max_pool2d_op.register_fake
+def _(x, kernel_size, stride, padding, dilation, ceil_mode):
+    geo = PoolGeometry("max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode)
+    shape, fmt = (*x.shape[:2], *geo.out), memory_format(x)
+    out = torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=fmt)
+    return out, torch.empty(shape, dtype=torch.int64, device=x.device, memory_format=fmt)
+
+
+max_pool2d_op.register_vmap(partial(vmap_batch_first, max_pool2d_op))  # the vmapped dim folds into N
+
+
 class MaxPool2dFunction(torch.autograd.Function):
     """Max pooling; ``backward`` sends each gradient to the position that won its window."""
 
-    @staticmethod
-    def forward(ctx, x: Tensor, geo: PoolGeometry) -> tuple[Tensor, Tensor]:
-        out, tap = (max_pool2d_taps if geo.tap_by_tap else max_pool2d_forward)(x, geo)
-        ctx.geo = geo
-        ctx.save_for_backward(tap)  # the winning tap of each window (one byte each on the tap-by-tap path)
-        ctx.mark_non_differentiable(tap)
-        return out, tap
+    generate_vmap_rule = True
 
     @staticmethod
-    def backward(ctx, grad_out: Tensor, _grad_tap: Tensor):
+    def forward(x: Tensor, geo: PoolGeometry) -> tuple[Tensor, Tensor]:
+        return max_pool2d_op(x, *geo.args)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        ctx.size = tuple(inputs[0].shape[-2:])
+        ctx.save_for_backward(output[1])  # the indices: modified in place before backward, they raise there
+        ctx.mark_non_differentiable(output[1])
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor, _grad_indices: Tensor):
         """``dL/dx[p] = sum of g[o] over the outputs o whose window's winner sits at p``."""
-        (tap,) = ctx.saved_tensors
-        return max_pool2d_backward(grad_out, winner_positions(tap, ctx.geo), ctx.geo.size), None
+        (indices,) = ctx.saved_tensors
+        return max_pool2d_backward(grad_out, indices, ctx.size), None
 
 
-class _MaxPoolAutograd:
-    """Autograd through the forward: ``values`` carries the graph of ``unfold`` and ``gather``."""
-
-    @staticmethod
-    def apply(x: Tensor, geo: PoolGeometry) -> tuple[Tensor, Tensor]:
-        return max_pool2d_forward(x, geo)
+max_pool2d_op.register_autograd(
+    lambda ctx, grad_out, grad_indices: (MaxPool2dFunction.backward(ctx, grad_out, grad_indices)[0],) + (None,) * 5,
+    setup_context=MaxPool2dFunction.setup_context,
+)
 
 
 def max_pool2d(
@@ -253,14 +186,19 @@ def max_pool2d(
     backward: str | None = None,
 ):
     """Max pooling with the signature of ``torch.nn.functional.max_pool2d`` (plus keyword-only ``backward``)."""
+    check_tensor(input, "max_pool2d")
+    check_pool_input(input, "max_pool2d")
     x, unbatched = batched(input, "max_pool2d")
     geo = PoolGeometry("max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode)
-    op = MaxPool2dFunction if resolve_backward(backward) == "manual" else _MaxPoolAutograd
-    out, tap = op.apply(x, geo)
+    if composite(resolve_backward(backward)):
+        values, tap = max_pool2d_forward(x, geo)
+        fmt = memory_format(x)
+        out, indices = values.contiguous(memory_format=fmt), winner_positions(tap, geo).contiguous(memory_format=fmt)
+    else:
+        out, indices = MaxPool2dFunction.apply(x, geo)
     out = out.squeeze(0) if unbatched else out
     if not return_indices:
         return out
-    indices = winner_positions(tap, geo)
     return out, indices.squeeze(0) if unbatched else indices
 
 
@@ -305,13 +243,19 @@ def avg_pool2d_backward(grad_out: Tensor, geo: PoolGeometry, divisor: Tensor) ->
 
 
 class AvgPool2dFunction(torch.autograd.Function):
-    """Average pooling; ``backward`` shares each output's gradient equally among its window's taps."""
+    """Average pooling; ``backward`` shares each output's gradient equally among its window's taps. Forward and
+    backward are plain tensor ops that ``torch.compile`` and ``torch.export`` trace (no custom op needed)."""
+
+    generate_vmap_rule = True
 
     @staticmethod
-    def forward(ctx, x: Tensor, geo: PoolGeometry, divisor: Tensor) -> Tensor:
-        ctx.geo = geo
+    def forward(x: Tensor, geo: PoolGeometry, divisor: Tensor) -> Tensor:
+        return avg_pool2d_forward(x, geo, divisor).contiguous(memory_format=memory_format(x))
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        _, ctx.geo, divisor = inputs
         ctx.save_for_backward(divisor)
-        return avg_pool2d_forward(x, geo, divisor)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
@@ -332,17 +276,19 @@ def avg_pool2d(
     backward: str | None = None,
 ) -> Tensor:
     """Average pooling with the signature of ``torch.nn.functional.avg_pool2d`` (plus keyword-only ``backward``)."""
+    check_tensor(input, "avg_pool2d")
     if input.dim() < 3:  # torch reads the channel dim before it checks the rank, so this is an IndexError there
         raise IndexError(
             f"Expected 3D (unbatched) or 4D (batched) input to avg_pool2d, but got input of size: {list(input.shape)}"
         )
+    check_pool_input(input, "avg_pool2d")
     x, unbatched = batched(input, "avg_pool2d")
     geo = PoolGeometry("avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
     if divisor_override is not None and divisor_override == 0:
         raise RuntimeError(f"divisor must be not zero, but got divisor_override={divisor_override}")
     divisor = avg_divisor(geo, count_include_pad, divisor_override, x.device)
-    if resolve_backward(backward) == "manual":
-        out = AvgPool2dFunction.apply(x, geo, divisor)
+    if composite(resolve_backward(backward)):
+        out = AvgPool2dFunction.forward(x, geo, divisor)
     else:
-        out = avg_pool2d_forward(x, geo, divisor)
+        out = AvgPool2dFunction.apply(x, geo, divisor)
     return out.squeeze(0) if unbatched else out

@@ -1,6 +1,7 @@
 """Activation modules: thin ``nn.Module`` wrappers over the hand-written Functions in :mod:`scratchnn.autograd`.
 
-Each has the arguments, defaults and ``repr`` of its torch.nn namesake (``Square`` has none in torch).
+Each has the arguments, defaults and ``repr`` of its torch.nn namesake (``Square`` has none in torch), plus the
+keyword-only ``backward`` of the other layers (``'manual'`` or ``'autograd'``; ``None`` follows the global default).
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from .. import functional as F
+from ..functional._mode import resolve_backward
 
 
 class ReLU(nn.Module):
@@ -16,12 +18,13 @@ class ReLU(nn.Module):
     Shape: any; the output has the input's shape.
     """
 
-    def __init__(self, inplace: bool = False) -> None:
+    def __init__(self, inplace: bool = False, *, backward: str | None = None) -> None:
         super().__init__()
         self.inplace = inplace
+        self.backward = backward if backward is None else resolve_backward(backward)
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.relu(input, self.inplace)
+        return F.relu(input, self.inplace, backward=self.backward)
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
@@ -35,13 +38,14 @@ class LeakyReLU(nn.Module):
         inplace (bool): overwrite the input. Default: ``False``.
     """
 
-    def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False, *, backward: str | None = None) -> None:
         super().__init__()
         self.negative_slope = negative_slope
         self.inplace = inplace
+        self.backward = backward if backward is None else resolve_backward(backward)
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.leaky_relu(input, self.negative_slope, self.inplace)
+        return F.leaky_relu(input, self.negative_slope, self.inplace, backward=self.backward)
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
@@ -50,26 +54,35 @@ class LeakyReLU(nn.Module):
 class Sigmoid(nn.Module):
     """``1 / (1 + exp(-x))`` element-wise."""
 
+    def __init__(self, *, backward: str | None = None) -> None:
+        super().__init__()
+        self.backward = backward if backward is None else resolve_backward(backward)
+
     def forward(self, input: Tensor) -> Tensor:
-        return F.sigmoid(input)
+        return F.sigmoid(input, backward=self.backward)
 
 
 class Tanh(nn.Module):
     """``tanh(x)`` element-wise."""
 
+    def __init__(self, *, backward: str | None = None) -> None:
+        super().__init__()
+        self.backward = backward if backward is None else resolve_backward(backward)
+
     def forward(self, input: Tensor) -> Tensor:
-        return F.tanh(input)
+        return F.tanh(input, backward=self.backward)
 
 
 class SiLU(nn.Module):
     """``x * sigmoid(x)`` element-wise. Args: inplace (bool): write into the input. Default: ``False``."""
 
-    def __init__(self, inplace: bool = False) -> None:
+    def __init__(self, inplace: bool = False, *, backward: str | None = None) -> None:
         super().__init__()
         self.inplace = inplace
+        self.backward = backward if backward is None else resolve_backward(backward)
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.silu(input, self.inplace)
+        return F.silu(input, self.inplace, backward=self.backward)
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
@@ -78,8 +91,12 @@ class SiLU(nn.Module):
 class Square(nn.Module):
     """``x * x`` element-wise: the seed project's example of a hand-written autograd Function."""
 
+    def __init__(self, *, backward: str | None = None) -> None:
+        super().__init__()
+        self.backward = backward if backward is None else resolve_backward(backward)
+
     def forward(self, input: Tensor) -> Tensor:
-        return F.square(input)
+        return F.square(input, backward=self.backward)
 
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {

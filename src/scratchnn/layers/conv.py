@@ -14,7 +14,7 @@ from torch.nn import init
 
 from .. import functional as F
 from ..functional._mode import resolve_backward
-from ..functional._windows import PADDING_MODES, check_non_negative, check_positive, pair
+from ..functional._windows import PADDING_MODES, pair
 from ._activation_arg import callable_repr, resolve_activation
 
 
@@ -80,10 +80,11 @@ class Conv2d(nn.Module):
                 f"in_channels and out_channels must be divisible by groups, but got in_channels={in_channels}, "
                 f"out_channels={out_channels}, groups={groups}"
             )
+        # like torch, values that no input could make valid (stride=0, negative padding) fail at forward
         self.kernel_size, self.stride = pair(kernel_size, "kernel_size"), pair(stride, "stride")
         self.dilation = pair(dilation, "dilation")
-        for name in ("kernel_size", "stride", "dilation"):
-            check_positive(getattr(self, name), name)
+        if min(self.kernel_size) < 0:  # torch fails here, creating the weight
+            raise RuntimeError(f"Trying to create tensor with negative dimension: kernel_size={self.kernel_size}")
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
                 raise ValueError(f"Invalid padding string {padding!r}, should be one of ('same', 'valid')")
@@ -94,7 +95,6 @@ class Conv2d(nn.Module):
             self.padding = padding
         else:
             self.padding = pair(padding, "padding")
-            check_non_negative(self.padding, "padding")
         if padding_mode not in PADDING_MODES:
             raise ValueError(f"padding_mode must be one of {PADDING_MODES}, but got padding_mode={padding_mode!r}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups

@@ -1,7 +1,8 @@
 """``MaxPool2d`` and ``AvgPool2d``: drop-in twins of their torch.nn namesakes.
 
 How the windows are formed, reduced and differentiated is explained in :mod:`scratchnn.functional.pooling`.
-Arguments are stored as given (ints or pairs), as torch stores them, so ``repr`` matches torch's.
+Arguments are stored as given (ints or pairs), as torch stores them, so ``repr`` matches torch's; like torch's, they
+are checked when the layer runs (``stride=0`` builds, and fails at forward).
 """
 
 from __future__ import annotations
@@ -10,17 +11,6 @@ from torch import Tensor, nn
 
 from .. import functional as F
 from ..functional._mode import resolve_backward
-from ..functional._windows import check_non_negative, check_pool_padding, check_positive, pair
-
-
-def _check_window(kernel_size, stride, padding, dilation) -> None:
-    """Fail at construction, with torch's exception type, on arguments no input could make valid."""
-    kernel = pair(kernel_size, "kernel_size")
-    check_positive(kernel, "kernel_size")
-    check_positive(pair(stride, "stride"), "stride")
-    check_positive(pair(dilation, "dilation"), "dilation")
-    check_non_negative(pair(padding, "padding"), "padding")
-    check_pool_padding(pair(padding, "padding"), kernel)
 
 
 class MaxPool2d(nn.Module):
@@ -65,7 +55,6 @@ class MaxPool2d(nn.Module):
         self.dilation = dilation
         self.return_indices = return_indices
         self.ceil_mode = ceil_mode
-        _check_window(kernel_size, self.stride, padding, dilation)
         self.backward = backward if backward is None else resolve_backward(backward)
 
     def forward(self, input: Tensor):
@@ -128,7 +117,6 @@ class AvgPool2d(nn.Module):
         self.ceil_mode = ceil_mode
         self.count_include_pad = count_include_pad
         self.divisor_override = divisor_override
-        _check_window(kernel_size, self.stride, padding, 1)
         if divisor_override is not None and divisor_override == 0:
             raise RuntimeError(f"divisor must be not zero, but got divisor_override={divisor_override}")
         self.backward = backward if backward is None else resolve_backward(backward)

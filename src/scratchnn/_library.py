@@ -1,0 +1,132 @@
+"""How scratchnn's ops join the PyTorch stack: custom ops with their fake, vmap and autocast rules.
+
+Each op's eager kernel is a ``torch.library.custom_op`` named ``scratchnn::<op>``: opaque to ``torch.compile`` and
+``torch.export`` (which call it rather than trace into it, so its data-dependent fast paths stay in eager Python),
+described to them by a fake kernel that gives the output's shape, dtype and memory format. Around it, a
+``torch.autograd.Function`` with ``setup_context`` holds the hand-written backward (the form ``torch.func``
+transforms accept), and the same ``setup_context``/``backward`` pair is registered on the op itself
+(``register_autograd``), so a graph that ``torch.export`` captured, with the op in it, backpropagates too.
+
+This module holds the rules shared by every op:
+
+- :func:`vmap_batch_first`: the vmap rule of an op whose first argument is a batch ``(N, ...)`` it treats sample
+  by sample: the vmapped dim folds into ``N`` when only that argument is batched, else the op runs once per
+  vmapped index (:func:`vmap_loop`).
+- :func:`autocast_inputs` and :func:`register_autocast`: convolution and linear layers run in the autocast dtype
+  (``torch.get_autocast_dtype``), as torch's own do; the other ops run in their input's dtype, as torch's do.
+- :func:`composite`: whether to take the composite forward (plain tensor ops, no custom op): under the
+  ``'autograd'`` engine, and during ONNX export, whose translator knows torch's ops but not ours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+NAMESPACE = "scratchnn"
+AUTOCAST_KEYS = {"cpu": "AutocastCPU", "cuda": "AutocastCUDA"}  # device type: its autocast dispatch key
+
+
+def composite(backward: str) -> bool:
+    """Whether an op runs its composite forward: the ``'autograd'`` engine, or an ONNX export in progress."""
+    return backward == "autograd" or torch.onnx.is_in_onnx_export()
+
+
+def differentiable_backward() -> bool:
+    """Whether a backward must be built from ops that autograd follows: it runs with autograd recording
+    (``create_graph=True``, or inside ``torch.func.grad``, which always records) in eager mode. While compiling,
+    AOT autograd traces every backward with recording on, but a compiled graph is never differentiated twice, so
+    there the backward custom ops (the fast kernels) are used."""
+    return torch.is_grad_enabled() and not torch.compiler.is_compiling()
+
+
+def _lower(t: Tensor | None, dtype: torch.dtype, device_type: str) -> Tensor | None:
+    eligible = t is not None and t.is_floating_point() and t.dtype != torch.float64 and t.device.type == device_type
+    return t.to(dtype) if eligible else t
+
+
+def autocast_inputs(*tensors: Tensor | None) -> tuple[Tensor | None, ...]:
+    """Inside ``torch.autocast`` on the tensors' device: floating tensors (not float64) cast to the autocast dtype,
+    torch's rule for ``conv2d`` and ``linear``. Elsewhere unchanged. Applied before the autograd Function, so the
+    cast is part of the graph and the backward sees the tensors the forward computed with."""
+    device_type = tensors[0].device.type
+    if device_type not in AUTOCAST_KEYS or not torch.is_autocast_enabled(device_type):
+        return tensors
+    dtype = torch.get_autocast_dtype(device_type)
+    return tuple(_lower(t, dtype, device_type) for t in tensors)
+
+
+def register_autocast(name: str) -> None:
+    """Autocast kernels for the custom op ``scratchnn::<name>`` called directly (as in an exported graph): cast as
+    :func:`autocast_inputs`, then run without autocast."""
+    op = getattr(getattr(torch.ops, NAMESPACE), name).default
+    for device_type, dispatch_key in AUTOCAST_KEYS.items():
+
+        def kernel(*args, device_type=device_type):
+            dtype = torch.get_autocast_dtype(device_type)
+            cast = [_lower(a, dtype, device_type) if isinstance(a, Tensor) else a for a in args]
+            with torch.autocast(device_type, enabled=False):
+                return op(*cast)
+
+        torch.library.impl(f"{NAMESPACE}::{name}", dispatch_key)(kernel)
+
+
+def _select(arg, dim, index: int):
+    return arg.select(dim, index) if isinstance(dim, int) else arg  # (a list argument's dims are a list of None)
+
+
+def vmap_loop(op: Callable, info, in_dims: tuple, *args):
+    """Run ``op`` once per vmapped index and stack the results along dim 0."""
+    results = [op(*(_select(a, d, i) for a, d in zip(args, in_dims, strict=True))) for i in range(info.batch_size)]
+    if isinstance(results[0], tuple):
+        return tuple(torch.stack(parts) for parts in zip(*results, strict=True)), (0,) * len(results[0])
+    return torch.stack(results), 0
+
+
+def vmap_batch_first(op: Callable, info, in_dims: tuple, *args, batch_args: int = 1):
+    """The vmap rule of an op whose first ``batch_args`` arguments are batches ``(N, ...)`` it treats sample by
+    sample: when no later argument is batched, the vmapped dim ``B`` folds into ``N`` (unbatched ones among the
+    first are expanded), one call on ``(B*N, ...)``; otherwise one call per vmapped index."""
+    if any(isinstance(d, int) for d in in_dims[batch_args:]):
+        return vmap_loop(op, info, in_dims, *args)
+    B = info.batch_size
+    firsts = [
+        t.movedim(d, 0) if d is not None else t.expand(B, *t.shape)  # (B, N, ...)
+        for t, d in zip(args[:batch_args], in_dims[:batch_args], strict=True)
+    ]
+    out = op(*(t.flatten(0, 1) for t in firsts), *args[batch_args:])  # (B*N, ...)
+    if isinstance(out, tuple):
+        return tuple(o.unflatten(0, (B, -1)) for o in out), (0,) * len(out)  # (B, N, ...) each
+    return out.unflatten(0, (B, -1)), 0  # (B, N, ...)
+
+
+def like(result: Tensor, template: Tensor) -> Tensor:
+    """``result`` laid out as ``torch.empty_like(template)`` (what the fake kernels promise): a copy only when the
+    strides differ."""
+    out = torch.empty_like(template)
+    return result if result.stride() == out.stride() else out.copy_(result)
+
+
+def memory_format(*tensors: Tensor) -> torch.memory_format:
+    """torch's rule for a convolution's or pooling's output: channels_last when any of the 4-D ``tensors`` is laid
+    out so (contiguous in channels_last order and not in the default one)."""
+    for t in tensors:
+        if t.dim() == 4 and not t.is_contiguous() and _channels_last(t):
+            return torch.channels_last
+    return torch.contiguous_format
+
+
+def _channels_last(t: Tensor) -> bool:
+    try:
+        return t.is_contiguous(memory_format=torch.channels_last)
+    except RuntimeError:  # vmap cannot query layouts of batched tensors: the default layout, as torch.func gives
+        return False
+
+
+def vmap_elementwise(op: Callable, info, in_dims: tuple, *tensors: Tensor):
+    """An element-wise op: every tensor with its vmapped dim first, unbatched ones expanded to match."""
+    B = info.batch_size
+    moved = [t.movedim(d, 0) if d is not None else t.expand(B, *t.shape) for t, d in zip(tensors, in_dims, strict=True)]
+    return op(*moved), 0
