@@ -6,16 +6,19 @@ Signatures follow ``torch.nn.functional``; the keyword-only ``backward`` argumen
 
 from ._mode import BACKWARDS, get_backward, set_backward, use_backward
 from .activation import leaky_relu, relu, sigmoid, silu, square, tanh
+from .adaptive_pool import AdaptiveAvgPool2dFunction, adaptive_avg_pool2d
 from .conv import Conv2dFunction, conv2d
 from .linear import LinearFunction, linear
 from .pooling import AvgPool2dFunction, MaxPool2dFunction, avg_pool2d, max_pool2d
 
 __all__ = [
     "BACKWARDS",
+    "AdaptiveAvgPool2dFunction",
     "AvgPool2dFunction",
     "Conv2dFunction",
     "LinearFunction",
     "MaxPool2dFunction",
+    "adaptive_avg_pool2d",
     "avg_pool2d",
     "conv2d",
     "get_backward",
