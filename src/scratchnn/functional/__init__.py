@@ -8,6 +8,7 @@ from ._mode import BACKWARDS, get_backward, set_backward, use_backward
 from .activation import leaky_relu, relu, sigmoid, silu, square, tanh
 from .adaptive_pool import AdaptiveAvgPool2dFunction, adaptive_avg_pool2d
 from .conv import Conv2dFunction, conv2d
+from .dropout import DropoutFunction, dropout
 from .linear import LinearFunction, linear
 from .pooling import AvgPool2dFunction, MaxPool2dFunction, avg_pool2d, max_pool2d
 
@@ -16,11 +17,13 @@ __all__ = [
     "AdaptiveAvgPool2dFunction",
     "AvgPool2dFunction",
     "Conv2dFunction",
+    "DropoutFunction",
     "LinearFunction",
     "MaxPool2dFunction",
     "adaptive_avg_pool2d",
     "avg_pool2d",
     "conv2d",
+    "dropout",
     "get_backward",
     "leaky_relu",
     "linear",

@@ -3,6 +3,7 @@
 from .activation import ACTIVATIONS, LeakyReLU, ReLU, Sigmoid, SiLU, Square, Tanh
 from .adaptive_pool import AdaptiveAvgPool2d
 from .conv import Conv2d
+from .dropout import Dropout
 from .flatten import Flatten
 from .linear import Linear
 from .pooling import AvgPool2d, MaxPool2d
@@ -12,6 +13,7 @@ __all__ = [
     "AdaptiveAvgPool2d",
     "AvgPool2d",
     "Conv2d",
+    "Dropout",
     "Flatten",
     "LeakyReLU",
     "Linear",
