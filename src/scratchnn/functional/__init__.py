@@ -10,6 +10,7 @@ from .adaptive_pool import AdaptiveAvgPool2dFunction, adaptive_avg_pool2d
 from .conv import Conv2dFunction, conv2d
 from .dropout import DropoutFunction, dropout
 from .linear import LinearFunction, linear
+from .loss import CrossEntropyFunction, cross_entropy
 from .pooling import AvgPool2dFunction, MaxPool2dFunction, avg_pool2d, max_pool2d
 
 __all__ = [
@@ -17,12 +18,14 @@ __all__ = [
     "AdaptiveAvgPool2dFunction",
     "AvgPool2dFunction",
     "Conv2dFunction",
+    "CrossEntropyFunction",
     "DropoutFunction",
     "LinearFunction",
     "MaxPool2dFunction",
     "adaptive_avg_pool2d",
     "avg_pool2d",
     "conv2d",
+    "cross_entropy",
     "dropout",
     "get_backward",
     "leaky_relu",

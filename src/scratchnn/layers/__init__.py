@@ -6,6 +6,7 @@ from .conv import Conv2d
 from .dropout import Dropout
 from .flatten import Flatten
 from .linear import Linear
+from .loss import CrossEntropyLoss
 from .pooling import AvgPool2d, MaxPool2d
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "AdaptiveAvgPool2d",
     "AvgPool2d",
     "Conv2d",
+    "CrossEntropyLoss",
     "Dropout",
     "Flatten",
     "LeakyReLU",
