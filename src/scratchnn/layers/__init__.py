@@ -3,6 +3,7 @@
 from .activation import ACTIVATIONS, LeakyReLU, ReLU, Sigmoid, SiLU, Square, Tanh
 from .adaptive_pool import AdaptiveAvgPool2d
 from .conv import Conv2d
+from .conv_transpose import ConvTranspose2d
 from .dropout import Dropout
 from .flatten import Flatten
 from .linear import Linear
@@ -14,6 +15,7 @@ __all__ = [
     "AdaptiveAvgPool2d",
     "AvgPool2d",
     "Conv2d",
+    "ConvTranspose2d",
     "CrossEntropyLoss",
     "Dropout",
     "Flatten",
