@@ -1,38 +1,38 @@
 """2-D transposed convolution: the adjoint of the convolution, built from the convolution's own backward pieces.
 
-The adjoint. A convolution ``y = conv(x; W)`` (stride ``s``, padding ``p``, dilation ``d``, groups ``G``) is linear
-in ``x``: ``y = A_W x`` for a matrix ``A_W`` from ``(C, H, W)`` images to ``(O, H_in, W_in)`` ones. Its input
-gradient is ``dL/dx = A_W^T g``. A transposed convolution with the same weight *is* that map::
+The adjoint. Read the weight ``W (C_in, C_out/G, kH, kW)`` as the weight ``(O, C/G, kH, kW)`` of a convolution
+from ``C_out`` to ``C_in`` channels (stride ``s``, padding ``p``, dilation ``d``, groups ``G``). That convolution
+is linear in its input: ``v = A_W u`` maps images ``u (C_out, H_out, W_out)`` to ``v (C_in, H_in, W_in)``, and
+its input gradient is ``A_W^T dL/dv``. The transposed convolution *is* that transposed map::
 
     y = conv_transpose(x; W) = A_W^T x          x (N, C_in, H_in, W_in) -> y (N, C_out, H_out, W_out)
-
-where its weight ``W (C_in, C_out/G, kH, kW)`` plays the conv weight ``(O, C/G, kH, kW)`` of a convolution from
-``C_out`` to ``C_in`` channels. The output is the largest image the convolution maps onto ``H_in`` rows::
-
     H_out = (H_in - 1)*s - 2p + d*(kH - 1) + output_padding + 1
 
-(``output_padding`` picks one of the ``s`` sizes a strided convolution rounds to ``H_in``; it adds rows at the
-bottom, and columns at the right, that only the gradient of nothing reaches.)
+A strided convolution maps ``s`` different heights onto the same ``H_in`` (its output size is a floor);
+``output_padding`` (below ``s``) picks one of them, adding rows at the bottom and columns at the right. When the
+dilation exceeds the stride it may reach ``d - 1``; the convolution of ``y`` then has ``floor(output_padding/s)``
+more rows than ``x``, rows that no input pixel answers, and the backward drops them.
 
-Forward, as in :mod:`.conv`'s ``dL/dx``: lay ``x`` out as the convolution's output gradient ``(G, C_in/G, N*L)``
-(``L = H_in*W_in``), multiply by the transposed weight ``W^T``, and fold (col2im) the columns back onto the padded
-image, then crop the padding::
+Forward, exactly :mod:`.conv`'s ``dL/dx``: lay ``x`` out as a convolution's output gradient ``(G, C_in/G, N*L)``
+(``L = H_in*W_in``), multiply by the transposed weight, fold (col2im) the columns onto the padded image, and crop
+the padding::
 
     cols = W^T @ x                       (G, C_out/G*kH*kW, N*L)
     y = crop(fold(cols)) + b             (N, C_out, H_out + 2p, W_out + 2p) -> (N, C_out, H_out, W_out)
 
-Every input pixel scatters a ``kH x kW`` stamp of the kernel into the output, ``s`` pixels apart: an upsampling.
+Every input pixel stamps the kernel, scaled by its value, into the output, ``s`` pixels from its neighbour's
+stamp: an upsampling.
 
-Backward, which is therefore the convolution's forward and weight gradient. ``y = A_W^T x`` is linear in ``x``,
-so with ``g = dL/dy (N, C_out, H_out, W_out)``::
+Backward: the convolution's forward and its weight gradient. With ``g = dL/dy (N, C_out, H_out, W_out)``:
 
-    dL/dx = A_W g = conv2d(g; W)                         -> (N, C_in, H_in, W_in)
-    dL/dW = dL/dW of <x, conv2d(g; W)> = x @ cols(g)^T   -> (C_in, C_out/G, kH, kW)
-    dL/db = sum of g over N, H_out, W_out                -> (C_out,)
+- ``y = A_W^T x`` is linear in ``x``, so ``dL/dx = (A_W^T)^T g = A_W g = conv2d(g; W)`` -> ``(N, C_in, H_in, W_in)``;
+- ``dL/dW`` is the derivative of ``<y, g> = <A_W^T x, g> = <x, A_W g> = <x, conv2d(g; W)>`` with ``g`` held fixed:
+  the convolution's weight gradient with ``g`` as its input and ``x`` as its output gradient,
+  ``x @ cols(g)^T`` -> ``(C_in, C_out/G, kH, kW)``;
+- ``dL/db = sum of g over N, H_out, W_out`` -> ``(C_out,)``.
 
-The second line because ``<A_W^T x, g> = <x, A_W g>``: the loss is the convolution of ``g`` paired with ``x``, so
-``dL/dW`` is the convolution's weight gradient with ``g`` as its input and ``x`` as its output gradient. Forward
-and backward swap roles: the convolution's backward is a transposed convolution, and this one's is a convolution.
+Forward and backward swap roles: the convolution's backward is a transposed convolution, and this one's is a
+convolution, which runs on :mod:`.conv`'s custom ops and their fast paths.
 """
 
 from __future__ import annotations
