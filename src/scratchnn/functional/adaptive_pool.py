@@ -8,7 +8,7 @@ Forward. A window is a rectangle, so its sum splits into a sum over rows then ov
 matrices ``R (oH, H)`` (``R[i, h] = 1`` when row ``h`` is in window ``i``) and ``K (oW, W)``, and ``n (oH, oW)``
 the number of pixels in each window::
 
-    y = (R @ x @ K^T) / n          x (N, C, H, W) -> (N, C, oH, W) -> (N, C, oH, oW)
+    y = (R @ x @ K^T) / n          x (N, C, H, W) -> (N, C, H, oW) -> (N, C, oH, oW)
 
 The window matrices depend only on the shapes, never on the data; their entries are exact 0s and 1s, so the
 sums are sums of the pixels and only the division rounds.
@@ -17,6 +17,9 @@ Backward. ``y`` is linear in ``x``, so ``dL/dx`` applies the transposed map to `
 the gradient of every window it lies in, divided by that window's size::
 
     dL/dx = R^T @ (g / n) @ K        g (N, C, oH, oW) -> (N, C, H, oW) -> (N, C, H, W)
+
+Each product runs as one matrix product over all ``N*C`` planes: ``x @ K^T`` has ``N*C*H`` rows, and ``R @ t`` is
+computed as ``(t^T @ R^T)^T`` so that its rows are the planes' columns (``N*C*oW`` of them).
 
 Both directions are plain matrix products in the input's dtype; they run with autocast off (torch's
 ``adaptive_avg_pool2d`` keeps the input's dtype under autocast, where a bare ``matmul`` would lower it).
@@ -47,14 +50,16 @@ def _no_autocast(x: Tensor):
 def adaptive_avg_pool2d_forward(x: Tensor, rows: Tensor, cols: Tensor, counts: Tensor) -> Tensor:
     """``(R @ x @ K^T) / n``: ``(N, C, H, W) -> (N, C, oH, oW)`` in torch's memory format."""
     with _no_autocast(x):
-        out = torch.matmul(torch.matmul(rows, x), cols.t()) / counts  # (N, C, oH, oW)
+        t = torch.matmul(x, cols.t())  # (N, C, H, oW): one GEMM over N*C*H rows
+        out = torch.matmul(t.transpose(2, 3), rows.t()).transpose(2, 3) / counts  # (N, C, oW, oH) -> (N, C, oH, oW)
     return out.contiguous(memory_format=memory_format(x))
 
 
 def adaptive_avg_pool2d_backward(grad_out: Tensor, x: Tensor, rows: Tensor, cols: Tensor, counts: Tensor) -> Tensor:
     """``R^T @ (g / n) @ K``: ``(N, C, oH, oW) -> (N, C, H, W)`` laid out like the input."""
     with _no_autocast(grad_out):
-        grad_x = torch.matmul(torch.matmul(rows.t(), grad_out / counts), cols)  # (N, C, H, W)
+        t = torch.matmul((grad_out / counts).transpose(2, 3), rows)  # (N, C, oW, H): one GEMM over N*C*oW rows
+        grad_x = torch.matmul(t.transpose(2, 3), cols)  # (N, C, H, W)
     return grad_x.contiguous(memory_format=memory_format(x))
 
 
