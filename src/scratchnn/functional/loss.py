@@ -23,10 +23,15 @@ Backward. With ``p = softmax(z) = exp(logp)`` and ``dlogp[c]/dz[j] = [c = j] - p
 
     dL_r/dz[r, j] = -sum_c q[c] * ([c = j] - p[j]) = p[j] * sum_c q[c] - q[j]
 
-- the familiar ``softmax - one-hot`` when ``q`` sums to 1 (no weight), smoothed, weighted and masked through ``q``
-  - then scaled by the incoming gradient of the row, ``g[r]`` (``'none'``), ``g`` (``'sum'``) or ``g / D``
-  (``'mean'``): ``dL/dz = (p * q.sum(-1) - q) * scale`` ``(M, C)``, moved back to the input's layout. For
-probability targets, ``dL/dy = -(1 - e) * w * logp * scale`` ``(M, C)``.
+This is the familiar ``softmax - one-hot`` when ``q`` sums to 1 (no weights); smoothing, weights and the ignore
+mask all act through ``q``. Each row is then scaled by its incoming gradient, ``scale = g[r]`` (``'none'``), ``g``
+(``'sum'``) or ``g / D`` (``'mean'``), and an ignored row's gradient is exactly 0::
+
+    dL/dz = (p * q.sum(-1) - q) * scale                      (M, C), moved back to the input's layout
+    dL/dy = -(1 - e) * w * logp * scale                      (M, C), probability targets only
+
+The backward recomputes ``logp`` from the saved logits, so that differentiating the backward (double backward)
+reaches the logits through it.
 """
 
 from __future__ import annotations
