@@ -34,6 +34,14 @@ def composite(backward: str) -> bool:
     return backward == "autograd" or torch.onnx.is_in_onnx_export()
 
 
+def differentiable_backward() -> bool:
+    """Whether a backward must be built from ops that autograd follows: it runs with autograd recording
+    (``create_graph=True``, or inside ``torch.func.grad``, which always records) in eager mode. While compiling,
+    AOT autograd traces every backward with recording on, but a compiled graph is never differentiated twice, so
+    there the backward custom ops (the fast kernels) are used."""
+    return torch.is_grad_enabled() and not torch.compiler.is_compiling()
+
+
 def _lower(t: Tensor | None, dtype: torch.dtype, device_type: str) -> Tensor | None:
     eligible = t is not None and t.is_floating_point() and t.dtype != torch.float64 and t.device.type == device_type
     return t.to(dtype) if eligible else t

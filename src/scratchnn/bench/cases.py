@@ -134,7 +134,7 @@ def select_cases(pattern: str | None = None, quick: bool = False, cases: tuple[C
 
 
 def has_engine(cls: type) -> bool:
-    """Whether a scratchnn layer class takes ``backward=`` (activations always use their hand-written backward)."""
+    """Whether a scratchnn layer class takes ``backward=`` (every scratchnn layer does, activations included)."""
     return cls.__module__.startswith("scratchnn.") and "backward" in inspect.signature(cls).parameters
 
 

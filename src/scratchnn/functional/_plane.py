@@ -15,14 +15,13 @@ distance ``off(i, j) = i*dH*N*Wp + j*dW``. So output ``t`` is::
 For a block of outputs ``[t0, t0 + T)`` the inputs of tap ``(i, j)`` are ``plane[:, t0 + off : t0 + off + T]``, a
 strided ``(C, T)`` view that a GEMM reads in place. The forward is a sum of ``kH*kW`` shifted products: per tap
 and group one GEMM ``(O/G, C/G) @ (C/G, T)``, accumulated into the block's output (``addmm_``). The columns an
-im2col would copy are never written (for the study's second conv at batch 256 this ran 3x faster than a GEMM
-over copied columns). With fewer than 8 input channels per group such products are too thin to run well
+im2col would copy are never written. With fewer than 8 input channels per group such products are too thin to run well
 (:func:`shifted_products`), and the block's im2col is copied instead: the ``C/G*kH*kW`` runs above, one strided
 view and one copy into a cache-sized buffer, then one GEMM.
 
 An output column near the right edge (``col >= W_out``) runs past the end of its row into the next sample's row:
 those ``dW*(kW - 1)`` garbage columns per row are computed and thrown away (the price of the layout: ``Wp / W_out``
-more work, 1.07x and 1.27x for the study's convs).
+more work).
 
 Backward lays the output gradient ``g`` out the same way, ``(O, H_out, N, Wp)``, with zeros in the garbage
 columns, and goes block by block again:
@@ -51,11 +50,11 @@ from ._windows import Pair, pad, unpad
 
 Padding = tuple[int, int, int, int]  # (left, right, top, bottom), as F.pad takes it
 
-CPU_BLOCK_BYTES = 4 << 20  # one block of columns: measured best between 1 and 8 MB on 2 cores (L2 2x1 MB)
-TAP_BLOCK_SCALE = 2  # blocks of shifted products hold no columns: 2x larger (measured: a 64->64 conv, conv2, steps)
-COL2IM_BLOCK_SCALE = 2  # col2im adds one slice per tap and block: larger blocks, fewer adds (measured in a CNN step)
+CPU_BLOCK_BYTES = 4 << 20  # one block of columns: of the order of a CPU's L2 cache
+TAP_BLOCK_SCALE = 2  # blocks of shifted products hold no columns: they can be larger
+COL2IM_BLOCK_SCALE = 2  # col2im adds one slice per tap and block: larger blocks, fewer adds
 TAPS_MIN_CHANNELS = 8  # see shifted_products
-CUDA_BLOCK_BYTES = 64 << 20  # on a GPU a kernel launch costs more than memory traffic: few, large blocks (unmeasured)
+CUDA_BLOCK_BYTES = 64 << 20  # on a GPU a kernel launch costs more than memory traffic: few, large blocks
 TRANSPOSED_MIN_ROWS = 16  # see gemm_result
 
 
@@ -113,10 +112,8 @@ def gemm_result(like: Tensor, shape: tuple[int, ...], rows: int) -> Tensor:
     """An empty result ``(..., R, Q)`` for GEMMs with ``rows`` output rows each, laid out for the fastest GEMM.
 
     On the CPU with ``rows >= TRANSPOSED_MIN_ROWS`` it is stored transposed, as ``(..., Q, R)``: torch then hands
-    MKL each ``(rows, K) @ (K, T)`` product as ``(T, K) @ (K, rows)``. Measured on 2 cores (AMD EPYC, MKL
-    2024.2): 15-30% faster for 16-64 rows with K from 36 to 576 (dL/dW's products), 8% and 25% faster for the
-    shifted products of the study's conv2 and of a 64->64 conv, and 3-5x slower for 8 rows or fewer. Elsewhere,
-    row-major.
+    MKL each ``(rows, K) @ (K, T)`` product as ``(T, K) @ (K, rows)``, which MKL runs faster for such short,
+    wide products (and slower for a few rows: the threshold). Elsewhere, row-major.
     """
     if like.device.type != "cpu" or rows < TRANSPOSED_MIN_ROWS:
         return like.new_empty(shape)
@@ -143,9 +140,7 @@ def shifted_products(channels: int) -> bool:
 
     Per tap, the forward's product sums over only the ``channels = C/G`` input channels of a group, and dL/dx's
     has only that many rows; below ``TAPS_MIN_CHANNELS`` such thin products run badly and one GEMM over block
-    columns (``C/G*kH*kW`` deep) wins. Measured on 2 cores against the block columns: the forward 1.9x slower by
-    taps with 1 channel (conv1) and 0.8-1.2x with 2-6; dL/dx 1.3-2.4x slower with 1-6 channels; from 8 channels
-    both 1.4-3x faster.
+    columns (``C/G*kH*kW`` deep) wins.
     """
     return channels >= TAPS_MIN_CHANNELS
 

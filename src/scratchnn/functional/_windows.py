@@ -14,8 +14,7 @@ axis, average-pooling a ``sum``. :func:`fold` (col2im, as ``F.fold``) is the adj
 onto the pixels it came from, which is exactly what a backward pass needs.
 
 Both are written here with strided views rather than calling ``F.unfold``/``F.fold``: the same numbers, and on a
-CPU about 1.4x (unfold) and 1.7-2.7x (fold) faster at this project's shapes, because ATen's im2col and col2im
-loop over the batch one sample at a time.
+CPU faster at this project's shapes, because ATen's im2col and col2im loop over the batch one sample at a time.
 
 This module also holds the argument checks shared by the ops and the padding helpers.
 """

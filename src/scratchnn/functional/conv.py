@@ -30,12 +30,15 @@ becomes a sum of ``kH*kW`` shifted products, one per tap, each reading the input
 columns; with fewer channels, columns are copied a cache-sized block at a time. The same formulas, the same
 results up to float rounding, and no ``kH*kW``-sized buffer. Strided convolutions, double backward and the
 ``'autograd'`` engine use the whole-batch columns written above.
+
+Registration. The ``'manual'`` engine's kernels are the custom ops ``scratchnn::conv2d``, ``conv2d_input_grad`` and
+``conv2d_weight_grad``, opaque to ``torch.compile`` and ``torch.export`` (their fast paths look at the data);
+:class:`Conv2dFunction` holds the backward that calls them (docs/ops.md explains the whole arrangement).
 """
 
 from __future__ import annotations
 
 from functools import partial
-from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -44,17 +47,18 @@ from .._dtypes import check_tensor, surely_finite
 from .._library import (
     autocast_inputs,
     composite,
+    differentiable_backward,
     like,
     memory_format,
     register_autocast,
     vmap_batch_first,
     vmap_loop,
 )
+from ._conv_args import ConvArgs, check_input, conv_padding, out_size
 from ._mode import resolve_backward
 from ._plane import conv2d_plane, conv2d_plane_backward
 from ._windows import (
     PADDING_MODES,
-    Pair,
     batched,
     fold_taps,
     pad,
@@ -62,68 +66,6 @@ from ._windows import (
     unpad,
     window_view,
 )
-
-
-class ConvArgs(NamedTuple):
-    """Resolved conv arguments: padding is ``(left, right, top, bottom)`` as ``F.pad`` takes it."""
-
-    stride: Pair
-    padding: tuple[int, int, int, int]
-    dilation: Pair
-    groups: int
-    padding_mode: str
-
-
-def conv_padding(
-    padding: str | int | tuple[int, int], kernel_size: Pair, dilation: Pair, stride: Pair
-) -> tuple[int, int, int, int]:
-    """``padding`` (int, pair, 'valid' or 'same') as ``(left, right, top, bottom)``.
-
-    'same' pads a total of ``d*(k-1)`` per dimension, ``total // 2`` before and the rest after, as torch does.
-    """
-    if isinstance(padding, str):
-        if padding == "valid":
-            return (0, 0, 0, 0)
-        if padding != "same":
-            raise RuntimeError(f"Invalid padding string {padding!r}, should be one of ('valid', 'same')")
-        if stride != (1, 1):
-            raise RuntimeError(f"padding='same' is not supported for strided convolutions, but got stride={stride}")
-        (tH, tW) = (d * (k - 1) for d, k in zip(dilation, kernel_size, strict=True))
-        return (tW // 2, tW - tW // 2, tH // 2, tH - tH // 2)
-    pH, pW = pair(padding, "padding")
-    if min(pH, pW) < 0:
-        raise RuntimeError(f"negative padding is not supported, but got padding={(pH, pW)}")
-    return (pW, pW, pH, pH)
-
-
-def _check_input(x: Tensor, weight: Tensor, bias: Tensor | None, a: ConvArgs) -> None:
-    if x.dtype == torch.bool or not (x.is_floating_point() or x.is_complex() or x.device.type == "cpu"):
-        # torch convolves integer tensors on the CPU only, and never booleans
-        raise NotImplementedError(f"conv2d not implemented for dtype {x.dtype} on {x.device.type}")
-    if weight.dim() != 4:
-        raise RuntimeError(f"conv2d expects a 4D weight (O, C/groups, kH, kW), but got size {list(weight.shape)}")
-    if x.dtype != weight.dtype:
-        raise RuntimeError(f"conv2d: input dtype {x.dtype} does not match weight dtype {weight.dtype}")
-    if bias is not None and bias.dtype != x.dtype:
-        raise RuntimeError(f"conv2d: input dtype {x.dtype} does not match bias dtype {bias.dtype}")
-    C = x.shape[1]
-    if weight.shape[1] * a.groups != C:
-        raise RuntimeError(
-            f"Given groups={a.groups}, weight of size {list(weight.shape)}, expected input{list(x.shape)} to have "
-            f"{weight.shape[1] * a.groups} channels, but got {C} channels instead"
-        )
-    if weight.shape[0] % a.groups:
-        raise RuntimeError(f"conv2d: out_channels={weight.shape[0]} is not divisible by groups={a.groups}")
-    left, right, top, bottom = a.padding
-    Hp, Wp = x.shape[2] + top + bottom, x.shape[3] + left + right
-    if min(weight.shape[2:]) <= 0:
-        raise RuntimeError(f"kernel size should be greater than zero, but got kernel_size={tuple(weight.shape[2:])}")
-    kH, kW = (d * (k - 1) + 1 for d, k in zip(a.dilation, weight.shape[2:], strict=True))
-    if kH > Hp or kW > Wp:
-        raise RuntimeError(
-            f"conv2d: padded input size per channel ({Hp} x {Wp}) is smaller than the dilated kernel size "
-            f"({kH} x {kW}); kernel size can't be greater than the padded input"
-        )
 
 
 def columns(x: Tensor, weight_shape: torch.Size, a: ConvArgs) -> Tensor:
@@ -138,13 +80,6 @@ def columns(x: Tensor, weight_shape: torch.Size, a: ConvArgs) -> Tensor:
     N, C, oH, oW, kH, kW = win.shape
     cols = win.permute(1, 4, 5, 0, 2, 3)  # (C, kH, kW, N, oH, oW), still a view
     return cols.reshape(G, C // G * kH * kW, N * oH * oW)  # (G, C/G*kH*kW, N*L): the one copy
-
-
-def out_size(x: Tensor, weight_shape: torch.Size, a: ConvArgs) -> tuple[int, int]:
-    """``(H_out, W_out) = floor((H + pad_top + pad_bottom - dH*(kH - 1) - 1) / sH) + 1``, and likewise W."""
-    left, right, top, bottom = a.padding
-    (H, W), (kH, kW), (dH, dW), (sH, sW) = x.shape[2:], weight_shape[2:], a.dilation, a.stride
-    return (H + top + bottom - dH * (kH - 1) - 1) // sH + 1, (W + left + right - dW * (kW - 1) - 1) // sW + 1
 
 
 def conv2d_forward(x: Tensor, weight: Tensor, bias: Tensor | None, a: ConvArgs) -> Tensor:
@@ -297,7 +232,7 @@ class Conv2dFunction(torch.autograd.Function):
         grad_x = grad_w = grad_b = None
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad_out.sum((0, 2, 3))  # (O,)
-        if torch.is_grad_enabled():
+        if differentiable_backward():
             g = _grad_columns(grad_out, a.groups)  # (G, O/G, N*L)
             grad_x = _grad_input(g, x, weight, a) if ctx.needs_input_grad[0] else None
             grad_w = _grad_weight(g, x, weight.shape, a) if ctx.needs_input_grad[1] else None
@@ -371,7 +306,7 @@ def conv2d(
     args = ConvArgs(stride, conv_padding(padding, kernel, dilation, stride), dilation, groups, padding_mode)
     x, unbatched = batched(input, "conv2d")
     x, weight, bias = autocast_inputs(x, weight, bias)
-    _check_input(x, weight, bias, args)
+    check_input(x, weight, bias, args)
     if x.shape[1] == 0:  # no input channels: torch returns an empty (N, 0, H_out, W_out)
         out = x.new_empty(x.shape[0], 0, *out_size(x, weight.shape, args))
     elif composite(resolve_backward(backward)):
