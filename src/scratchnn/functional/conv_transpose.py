@@ -41,19 +41,11 @@ import torch
 from torch import Tensor
 
 from .._dtypes import check_tensor
-from .._library import autocast_inputs, composite, like, memory_format
+from .._library import autocast_inputs, composite, differentiable_backward, like, memory_format
+from ._conv_args import ConvArgs, out_size
 from ._mode import resolve_backward
 from ._windows import Pair, batched, fold_taps, pad, pair
-from .conv import (
-    ConvArgs,
-    _grad_columns,
-    _grad_weight,
-    _op_args,
-    conv2d_forward,
-    conv2d_op,
-    conv2d_weight_grad,
-    out_size,
-)
+from .conv import _grad_columns, _grad_weight, _op_args, conv2d_forward, conv2d_op, conv2d_weight_grad
 
 
 def transposed_size(in_hw, kernel: Pair, a: ConvArgs, output_padding: Pair) -> tuple[int, int]:
@@ -108,15 +100,15 @@ class ConvTranspose2dFunction(torch.autograd.Function):
     def backward(ctx, grad_out: Tensor):
         """``dL/dx = conv2d(g; W)``, ``dL/dW = x @ cols(g)^T`` (the conv's weight gradient), ``dL/db = sum(g)``.
 
-        With ``create_graph`` the convolution runs as plain tensor ops that autograd follows; otherwise as the
-        custom ops of :mod:`.conv`, whose eager kernels take its fast paths."""
+        When the backward is itself differentiated (:func:`differentiable_backward`) the convolution runs as plain
+        tensor ops that autograd follows; otherwise as the custom ops of :mod:`.conv`, with their fast paths."""
         x, weight = ctx.saved_tensors
         a, g, grad_x, grad_w, grad_b = ctx.args, grad_out, None, None, None
         H_in, W_in = x.shape[2:]
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = g.sum((0, 2, 3))  # (C_out,)
         x_out = _as_conv_output(x, g, weight, a) if ctx.needs_input_grad[1] else None  # (N, C_in, oH, oW)
-        if torch.is_grad_enabled():
+        if differentiable_backward():
             if ctx.needs_input_grad[0]:
                 grad_x = conv2d_forward(g, weight, None, a)[:, :, :H_in, :W_in]  # (N, C_in, H_in, W_in)
             if ctx.needs_input_grad[1]:
