@@ -29,8 +29,10 @@ class PoolGeometry:
         self.stride = self.kernel if stride is None or stride == [] or stride == () else pair(stride, "stride")
         p, self.dilation = pair(padding, "padding"), pair(dilation, "dilation")
         self.args = (list(self.kernel), list(self.stride), list(p), list(self.dilation), ceil_mode)  # as given
-        check_positive(self.stride, "stride")  # first, as torch: a kernel of 0 is first a stride of 0
+        if 0 in self.stride:  # first, as torch: a kernel of 0 (the default stride) is first a stride of 0
+            raise RuntimeError(f"stride should not be zero, but got stride={self.stride}, kernel_size={self.kernel}")
         check_positive(self.kernel, "kernel_size")
+        check_positive(self.stride, "stride")
         check_positive(self.dilation, "dilation")
         check_non_negative(p, "padding")
         check_pool_padding(p, self.kernel)
