@@ -39,6 +39,7 @@ def _cases():
         "conv2d_weight_grad-columns": (ops.conv2d_weight_grad.default, (g2, x, w, *STRIDED)),
         "max_pool2d-taps": (ops.max_pool2d.default, (_grad(x), [2, 2], [2, 2], [0, 0], [1, 1], False)),
         "max_pool2d-windows": (ops.max_pool2d.default, (_grad(x), [3, 3], [2, 2], [1, 1], [1, 1], True)),
+        "class_targets": (ops.class_targets.default, (torch.tensor([0, 4, -100, 2]), 5, -100)),
         "max_pool2d-channels-last": (
             ops.max_pool2d.default,
             (_grad(x.contiguous(memory_format=CL)), [2, 2], [1, 1], [0, 0], [1, 1], False),

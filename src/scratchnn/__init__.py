@@ -6,11 +6,32 @@ each op's forward and hand-written backward live together in :mod:`scratchnn.fun
 
 from . import autograd, functional
 from .functional import get_backward, set_backward, use_backward
-from .layers import AvgPool2d, Conv2d, LeakyReLU, Linear, MaxPool2d, ReLU, Sigmoid, SiLU, Square, Tanh
+from .layers import (
+    AdaptiveAvgPool2d,
+    AvgPool2d,
+    Conv2d,
+    ConvTranspose2d,
+    CrossEntropyLoss,
+    Dropout,
+    Flatten,
+    LeakyReLU,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Square,
+    Tanh,
+)
 
 __all__ = [
+    "AdaptiveAvgPool2d",
     "AvgPool2d",
     "Conv2d",
+    "ConvTranspose2d",
+    "CrossEntropyLoss",
+    "Dropout",
+    "Flatten",
     "LeakyReLU",
     "Linear",
     "MaxPool2d",
