@@ -7,10 +7,15 @@ each op's forward and hand-written backward live together in :mod:`scratchnn.fun
 from . import autograd, functional
 from .functional import get_backward, set_backward, use_backward
 from .layers import AvgPool2d, Conv2d, LeakyReLU, Linear, MaxPool2d, ReLU, Sigmoid, SiLU, Square, Tanh
+from .layers.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
 
 __all__ = [
     "AvgPool2d",
+    "BatchNorm1d",
+    "BatchNorm2d",
     "Conv2d",
+    "GroupNorm",
+    "LayerNorm",
     "LeakyReLU",
     "Linear",
     "MaxPool2d",
