@@ -156,7 +156,7 @@ def layer_norm(
     shape = tuple(int(d) for d in normalized_shape)
     _check_layer_norm(input, shape, weight, bias)
     dtype = _check_dtypes("LayerNormKernelImpl", input, weight, bias)
-    x, w, b = _cast(dtype, input, weight, bias)
+    x, w, b = _cast(dtype, input.contiguous(), weight, bias)  # torch's result is contiguous, whatever the input
     dims = tuple(range(-len(shape), 0))  # the normalised dims
     normalize = NormalizeFunction.apply if not composite(resolve_backward(backward)) else normalize_forward
     return normalize(x, w, b, dims, shape, eps)[0].to(input.dtype)
