@@ -45,6 +45,16 @@ statistics are constants (:class:`FrozenNormFunction`): there ``dL/dx = g * gamm
 
 Double backward differentiates this backward with autograd, which needs ``mean`` and ``rstd`` as functions of
 ``x``: when the graph of the backward is recorded, they are recomputed from ``x``; otherwise the forward's are used.
+
+Passes over the data. Every full-size operation reads and writes the whole tensor, so the code folds the small,
+statistics-shaped factors together first and touches the big tensors as few times as it can. The forward is one
+``var_mean`` and ``y = x * scale + shift`` (``torch.addcmul``) with ``scale = gamma * rstd`` and
+``shift = beta - mean * scale``: one pass when ``gamma`` is constant over ``R`` (batch norm: ``scale`` is per
+channel, as in torch's kernel), else ``xhat`` first and ``gamma * xhat + beta`` on it. The backward is
+``dL/dx = c0 + xhat * c1 + g * s`` with ``c0 = -rstd * E_R[gx]``, ``c1 = -rstd * E_R[gx * xhat]`` and ``s`` the
+factor taking ``g`` to ``rstd * gx``. When ``gamma`` is constant over ``R``, ``E_R[gx] = gamma * E_R[g]`` and
+``E_R[gx * xhat] = gamma * E_R[g * xhat]``: the sums ``dL/dbeta`` and ``dL/dgamma`` need anyway, so batch norm's
+backward reads ``g`` and ``x`` in four full-size passes.
 """
 
 from __future__ import annotations
@@ -55,10 +65,15 @@ from torch import Tensor
 Dims = tuple[int, ...]
 
 
-def scale_shift(xhat: Tensor, weight: Tensor | None, bias: Tensor | None, affine_shape: Dims) -> Tensor:
-    """``gamma * xhat + beta`` with ``gamma`` and ``beta`` viewed as ``affine_shape`` to broadcast over ``xhat``."""
-    out = xhat if weight is None else xhat * weight.reshape(affine_shape)
-    return out if bias is None else out + bias.reshape(affine_shape)
+def _view(t: Tensor | None, shape: Dims) -> Tensor | None:
+    return None if t is None else t.reshape(shape)
+
+
+def constant_over(affine_shape: Dims, ndim: int, dims: Dims) -> bool:
+    """Whether ``gamma`` (viewed as ``affine_shape``) is constant over the reduction dims ``dims`` of an
+    ``ndim``-dim input: true for batch norm (per channel), false for layer and group norm."""
+    full = (1,) * (ndim - len(affine_shape)) + tuple(affine_shape)  # gamma's shape aligned with x's dims
+    return all(full[d] == 1 for d in dims)
 
 
 def normalize_forward(
@@ -67,28 +82,42 @@ def normalize_forward(
     """Normalise ``x`` over ``dims`` with its own statistics: ``(y, mean, var)``, the statistics with ``dims``
     kept as size 1 and ``var`` biased. Plain tensor ops, which the ``'autograd'`` engine differentiates."""
     var, mean = torch.var_mean(x, dims, correction=0, keepdim=True)  # (statistics shape) each
-    xhat = (x - mean) * torch.rsqrt(var + eps)  # (shape of x)
-    return scale_shift(xhat, weight, bias, affine_shape), mean, var
+    rstd = torch.rsqrt(var + eps)
+    gamma, beta = _view(weight, affine_shape), _view(bias, affine_shape)
+    if gamma is None or constant_over(affine_shape, x.dim(), dims):  # one pass: x * scale + shift
+        scale = rstd if gamma is None else rstd * gamma  # (statistics shape)
+        shift = -mean * scale if beta is None else beta - mean * scale
+        return torch.addcmul(shift, x, scale), mean, var
+    xhat = torch.addcmul(-mean * rstd, x, rstd)  # (shape of x)
+    return (xhat * gamma if beta is None else torch.addcmul(beta, xhat, gamma)), mean, var
 
 
 def frozen_norm_forward(
     x: Tensor, mean: Tensor, var: Tensor, weight: Tensor | None, bias: Tensor | None, affine_shape: Dims, eps: float
 ) -> Tensor:
     """Normalise ``x`` with given statistics ``mean`` and ``var`` (shaped like ``weight``, batch norm's running
-    statistics in eval mode)."""
-    rstd = torch.rsqrt(var + eps).reshape(affine_shape)  # (C, 1, ..)
-    return scale_shift((x - mean.reshape(affine_shape)) * rstd, weight, bias, affine_shape)
+    statistics in eval mode): ``x * scale + shift`` per channel."""
+    scale = torch.rsqrt(var + eps).reshape(affine_shape)  # (C, 1, ..)
+    if weight is not None:
+        scale = scale * weight.reshape(affine_shape)
+    shift = -mean.reshape(affine_shape) * scale
+    return torch.addcmul(shift if bias is None else shift + bias.reshape(affine_shape), x, scale)  # (N, C, *)
 
 
-def _affine_grads(ctx, grad: Tensor, xhat: Tensor, weight: Tensor | None, needs: tuple[bool, bool]):
-    """``dL/dgamma = sum(g * xhat)``, ``dL/dbeta = sum(g)`` over every axis ``gamma`` broadcasts over; ``needs``
-    says whether weight and bias want a gradient."""
+def _affine_grads(ctx, g_xhat: Tensor | None, sum_g: Tensor | None, needs: tuple[bool, bool]):
+    """``dL/dgamma = sum(g * xhat)``, ``dL/dbeta = sum(g)`` over every axis ``gamma`` broadcasts over (``g_xhat``
+    and ``sum_g`` may arrive already summed over part of them); ``needs``: whether weight and bias want them."""
     grad_w = grad_b = None
-    if weight is not None and needs[0]:
-        grad_w = (grad * xhat).sum_to_size(ctx.affine_shape).reshape(weight.shape)  # (shape of weight)
+    if ctx.weight_shape is not None and needs[0]:
+        grad_w = g_xhat.sum_to_size(ctx.affine_shape).reshape(ctx.weight_shape)  # (shape of weight)
     if ctx.bias_shape is not None and needs[1]:
-        grad_b = grad.sum_to_size(ctx.affine_shape).reshape(ctx.bias_shape)  # (shape of bias)
+        grad_b = sum_g.sum_to_size(ctx.affine_shape).reshape(ctx.bias_shape)  # (shape of bias)
     return grad_w, grad_b
+
+
+def _save_shapes(ctx, weight: Tensor | None, bias: Tensor | None) -> None:
+    ctx.weight_shape = None if weight is None else weight.shape
+    ctx.bias_shape = None if bias is None else bias.shape
 
 
 class NormalizeFunction(torch.autograd.Function):
@@ -106,7 +135,8 @@ class NormalizeFunction(torch.autograd.Function):
     @staticmethod
     def setup_context(ctx, inputs, output) -> None:
         x, weight, bias, ctx.dims, ctx.affine_shape, ctx.eps = inputs
-        ctx.bias_shape = None if bias is None else bias.shape
+        _save_shapes(ctx, weight, bias)
+        ctx.constant_gamma = constant_over(ctx.affine_shape, x.dim(), ctx.dims)
         _, mean, var = output
         ctx.mark_non_differentiable(mean, var)
         ctx.save_for_backward(x, weight, mean, var)
@@ -119,13 +149,24 @@ class NormalizeFunction(torch.autograd.Function):
         if torch.is_grad_enabled():  # double backward: the statistics as functions of x
             var, mean = torch.var_mean(x, ctx.dims, correction=0, keepdim=True)
         rstd = torch.rsqrt(var + ctx.eps)  # (statistics shape)
-        xhat = (x - mean) * rstd  # (shape of x)
+        xhat = torch.addcmul(-mean * rstd, x, rstd)  # (shape of x)
+        gamma = _view(weight, ctx.affine_shape)
+        M = max(x.numel() // max(mean.numel(), 1), 1)  # values per group of statistics
+        if gamma is None or ctx.constant_gamma:  # sum_R gx and sum_R gx * xhat from the sums dbeta and dgamma need
+            g_xhat = (grad * xhat).sum(ctx.dims, keepdim=True)  # (statistics shape)
+            sum_g = grad.sum(ctx.dims, keepdim=True)
+            sum_gx, sum_gx_xhat = (sum_g, g_xhat) if gamma is None else (sum_g * gamma, g_xhat * gamma)
+            g, scale = grad, rstd if gamma is None else rstd * gamma  # g * scale = rstd * gx
+        else:
+            g, scale = grad * gamma, rstd  # g = gx = dL/dxhat
+            sum_gx, sum_gx_xhat = g.sum(ctx.dims, keepdim=True), (g * xhat).sum(ctx.dims, keepdim=True)
+            g_xhat = grad * xhat if ctx.needs_input_grad[1] else None  # summed by _affine_grads
+            sum_g = grad
         grad_x = None
-        if ctx.needs_input_grad[0]:
-            gx = grad if weight is None else grad * weight.reshape(ctx.affine_shape)  # dL/dxhat
-            centred = gx - gx.mean(ctx.dims, keepdim=True)  # no gradient along "shift the whole group"
-            grad_x = (centred - xhat * (gx * xhat).mean(ctx.dims, keepdim=True)) * rstd  # nor along "scale it"
-        return grad_x, *_affine_grads(ctx, grad, xhat, weight, ctx.needs_input_grad[1:3]), None, None, None
+        if ctx.needs_input_grad[0]:  # c0 + xhat * c1 + rstd * gx
+            c0, c1 = -rstd * sum_gx / M, -rstd * sum_gx_xhat / M  # (statistics shape)
+            grad_x = torch.addcmul(torch.addcmul(c0, xhat, c1), g, scale)  # (shape of x)
+        return grad_x, *_affine_grads(ctx, g_xhat, sum_g, ctx.needs_input_grad[1:3]), None, None, None
 
 
 class FrozenNormFunction(torch.autograd.Function):
@@ -143,7 +184,7 @@ class FrozenNormFunction(torch.autograd.Function):
     @staticmethod
     def setup_context(ctx, inputs, output) -> None:
         x, mean, var, weight, bias, ctx.affine_shape, ctx.eps = inputs
-        ctx.bias_shape = None if bias is None else bias.shape
+        _save_shapes(ctx, weight, bias)
         ctx.save_for_backward(x, mean, var, weight)
 
     @staticmethod
@@ -151,9 +192,9 @@ class FrozenNormFunction(torch.autograd.Function):
         """``dL/dx = g * gamma * rstd``; ``dL/dgamma = sum(g * xhat)``, ``dL/dbeta = sum(g)`` per channel."""
         x, mean, var, weight = ctx.saved_tensors
         rstd = torch.rsqrt(var + ctx.eps).reshape(ctx.affine_shape)  # (C, 1, ..)
-        xhat = (x - mean.reshape(ctx.affine_shape)) * rstd  # (N, C, *)
-        grad_x = None
+        grad_x = grad_w = None
         if ctx.needs_input_grad[0]:
-            scale = rstd if weight is None else rstd * weight.reshape(ctx.affine_shape)  # (C, 1, ..)
-            grad_x = grad * scale  # (N, C, *)
-        return grad_x, None, None, *_affine_grads(ctx, grad, xhat, weight, ctx.needs_input_grad[3:5]), None, None
+            grad_x = grad * (rstd if weight is None else rstd * weight.reshape(ctx.affine_shape))  # (N, C, *)
+        if weight is not None and ctx.needs_input_grad[3]:
+            grad_w = grad * torch.addcmul(-mean.reshape(ctx.affine_shape) * rstd, x, rstd)  # g * xhat
+        return grad_x, None, None, *_affine_grads(ctx, grad_w, grad, ctx.needs_input_grad[3:5]), None, None
