@@ -187,6 +187,15 @@ def test_state_dict_without_num_batches_tracked_loads_as_torch_does():
     assert ours.num_batches_tracked.item() == 0
 
 
+@pytest.mark.filterwarnings("ignore:var_mean")  # the statistics of no values
+@pytest.mark.parametrize("shape", [(0, 3), (0, 3, 4)])
+def test_an_empty_batch_counts_but_leaves_the_running_statistics_as_torch(shape):
+    ours, theirs = twins("BatchNorm1d", (3,), {}, torch.float32)
+    x = randn(shape, 0)
+    torch.testing.assert_close(step(ours, x), step(theirs, x))
+    torch.testing.assert_close(ours.state_dict(), theirs.state_dict())
+
+
 def test_reset_running_stats_and_parameters():
     bn = scratchnn.BatchNorm1d(3)
     bn(randn((4, 3), 0))

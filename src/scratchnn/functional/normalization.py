@@ -46,6 +46,10 @@ statistics are constants (:class:`FrozenNormFunction`): there ``dL/dx = g * gamm
 Double backward differentiates this backward with autograd, which needs ``mean`` and ``rstd`` as functions of
 ``x``: when the graph of the backward is recorded, they are recomputed from ``x``; otherwise the forward's are used.
 
+No custom op: the forward and the backward are trace-safe tensor operations, so ``torch.compile`` and
+``torch.export`` trace straight through them and ``torch.func`` uses the vmap rule autograd generates
+(``generate_vmap_rule``).
+
 Passes over the data. Every full-size operation reads and writes the whole tensor, so the code folds the small,
 statistics-shaped factors together first and touches the big tensors as few times as it can. The forward is one
 ``var_mean`` and ``y = x * scale + shift`` (``torch.addcmul``) with ``scale = gamma * rstd`` and

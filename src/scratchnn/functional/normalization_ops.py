@@ -74,7 +74,10 @@ def _check_batch_norm(input: Tensor, stats: dict, training: bool, eps: float) ->
 
 @torch.no_grad()
 def _update_running_stats(running_mean, running_var, mean: Tensor, var: Tensor, count: int, momentum) -> None:
-    """``running = (1 - momentum) * running + momentum * batch``; the variance unbiased (``count`` per channel)."""
+    """``running = (1 - momentum) * running + momentum * batch``; the variance unbiased (``count`` per channel).
+    An empty batch (``count == 0``, a shape, not data) leaves them unchanged, as in torch."""
+    if count == 0:
+        return
     if running_mean is not None:
         running_mean.copy_(momentum * mean.reshape(-1) + (1 - momentum) * running_mean)
     if running_var is not None:
