@@ -4,6 +4,7 @@ errors, the hand-written default path, and never a call to torch's own normalisa
 
 from __future__ import annotations
 
+import inspect
 import random
 import re
 
@@ -332,3 +333,23 @@ def test_no_aten_normalisation_kernel_runs(backward):
             build(backward)(randn(shape, 0).requires_grad_()).sum().backward()
     assert "var_mean" in log.ops, sorted(log.ops)
     assert sorted(op for op in log.ops if "norm" in op) == []
+
+
+@pytest.mark.parametrize("name", ["batch_norm", "layer_norm", "group_norm"])
+def test_functional_signatures_are_torchs(name):
+    """The same parameter names, order and defaults; ours adds only the keyword-only ``backward``."""
+    ours = inspect.signature(getattr(SF, name)).parameters
+    theirs = inspect.signature(getattr(TF, name)).parameters
+    assert [(p.name, p.default) for p in ours.values() if p.name != "backward"] == [
+        (p.name, p.default) for p in theirs.values()
+    ]
+    assert ours["backward"].kind is inspect.Parameter.KEYWORD_ONLY
+
+
+@pytest.mark.parametrize("name", ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm"])
+def test_constructor_signatures_are_torchs(name):
+    ours = inspect.signature(getattr(scratchnn, name)).parameters
+    theirs = inspect.signature(getattr(nn, name)).parameters
+    assert [(p.name, p.default, p.kind) for p in ours.values() if p.name != "backward"] == [
+        (p.name, p.default, p.kind) for p in theirs.values()
+    ]

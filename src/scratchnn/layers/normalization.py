@@ -222,7 +222,7 @@ class GroupNorm(nn.Module):
         num_channels (int): ``C``, divisible by ``G``.
         eps (float): added to the variance. Default: ``1e-5``.
         affine (bool): learn per-channel ``gamma`` and ``beta``. Default: ``True``.
-        bias (bool): learn ``beta`` (when ``affine``). Default: ``True``.
+        bias (bool, keyword-only): learn ``beta`` (when ``affine``). Default: ``True``.
         backward (str, optional, keyword-only): ``'manual'`` or ``'autograd'``; ``None``: the global default.
 
     Shape:
@@ -242,8 +242,8 @@ class GroupNorm(nn.Module):
         affine: bool = True,
         device=None,
         dtype=None,
-        bias: bool = True,
         *,
+        bias: bool = True,
         backward: str | None = None,
     ) -> None:
         super().__init__()
