@@ -1,19 +1,15 @@
-r"""Normalisation: subtract a mean, divide by a standard deviation, then scale and shift; and its backward.
+"""Normalisation: subtract a mean, divide by a standard deviation, then scale and shift; and its backward.
 
 Batch norm, layer norm and group norm are one computation over different axes. Viewed the right way, the input
 ``x`` has *reduction axes* ``R`` (the entries that share one mean and one variance) and the rest (one pair of
 statistics per position):
 
-=============  =====================  ==============================  ============================
-layer          view of ``x``          reduced over ``R`` (size ``M``)  ``gamma``, ``beta`` broadcast
-=============  =====================  ==============================  ============================
-BatchNorm      ``(N, C, *)``          ``N`` and ``*``: one pair per    ``(C, 1, ..)``: per channel
-               (as given)             channel, ``M = N * prod(*)``
-LayerNorm      ``(*, D1, .., Dk)``    the last ``k`` dims: one pair    ``(D1, .., Dk)``: per element
-               (as given)             per sample, ``M = D1 * .. * Dk``
-GroupNorm      ``(N, G, C/G, *)``     ``C/G`` and ``*``: one pair per  ``(G, C/G, 1, ..)``: per
-               (``C`` split)          sample and group                 channel
-=============  =====================  ==============================  ============================
+- BatchNorm, ``x (N, C, *)`` as given: ``R`` = ``N`` and ``*``, one pair per channel, ``M = N * prod(*)`` values
+  each; ``gamma``, ``beta`` ``(C,)`` viewed as ``(C, 1, ..)``, per channel.
+- LayerNorm, ``x (*, D1, .., Dk)`` as given: ``R`` = the last ``k`` dims, one pair per sample (and leading
+  position), ``M = D1 * .. * Dk``; ``gamma``, ``beta`` ``(D1, .., Dk)``, per element.
+- GroupNorm, ``x (N, C, *)`` viewed as ``(N, G, C/G, *)``: ``R`` = ``C/G`` and ``*``, one pair per sample and
+  group, ``M = C/G * prod(*)``; ``gamma``, ``beta`` ``(C,)`` viewed as ``(G, C/G, 1, ..)``, per channel.
 
 Forward, with ``mean`` and ``var`` the biased (divide by ``M``) statistics over ``R``, kept with size-1 dims::
 
