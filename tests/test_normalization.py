@@ -131,6 +131,22 @@ def test_batch_norm_by_hand():
     assert bn.num_batches_tracked.item() == 1
 
 
+@pytest.mark.parametrize(
+    ("build", "shape"),
+    [(lambda: scratchnn.LayerNorm(4, eps=1e-12), (1, 4)), (lambda: scratchnn.GroupNorm(1, 2, eps=1e-12), (1, 2, 2))],
+    ids=["LayerNorm", "GroupNorm"],
+)
+def test_layer_and_group_norm_by_hand(build, shape):
+    """The same four values [1, 2, 3, 6] in one group: mean 3, var 3.5; gamma 1, beta 0 (the initial values)."""
+    x = torch.tensor([1.0, 2.0, 3.0, 6.0], dtype=torch.float64).reshape(shape).requires_grad_()
+    y = build().double()(x)
+    xhat = torch.tensor([-2.0, -1.0, 0.0, 3.0], dtype=torch.float64) / 3.5**0.5
+    torch.testing.assert_close(y.detach().flatten(), xhat)
+    (grad,) = torch.autograd.grad(y.flatten()[3], x)  # rstd * ([0,0,0,1] - 1/4 - xhat * xhat[3] / 4)
+    expected = (torch.tensor([0.0, 0, 0, 1], dtype=torch.float64) - 0.25 - xhat * xhat[3] / 4) / 3.5**0.5
+    torch.testing.assert_close(grad.flatten(), expected)
+
+
 # --------------------------------------------------------------------------------------- gradcheck
 
 RUNNING = (torch.tensor([0.5, -1.0]), torch.tensor([0.7, 2.0]))  # batch norm's running mean and variance in eval
