@@ -23,15 +23,20 @@ from .layers import (
     Square,
     Tanh,
 )
+from .layers.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
 
 __all__ = [
     "AdaptiveAvgPool2d",
     "AvgPool2d",
+    "BatchNorm1d",
+    "BatchNorm2d",
     "Conv2d",
     "ConvTranspose2d",
     "CrossEntropyLoss",
     "Dropout",
     "Flatten",
+    "GroupNorm",
+    "LayerNorm",
     "LeakyReLU",
     "Linear",
     "MaxPool2d",

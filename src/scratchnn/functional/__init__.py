@@ -12,6 +12,8 @@ from .conv_transpose import ConvTranspose2dFunction, conv_transpose2d
 from .dropout import DropoutFunction, dropout
 from .linear import LinearFunction, linear
 from .loss import CrossEntropyFunction, cross_entropy
+from .normalization import FrozenNormFunction, NormalizeFunction
+from .normalization_ops import batch_norm, group_norm, layer_norm
 from .pooling import AvgPool2dFunction, MaxPool2dFunction, avg_pool2d, max_pool2d
 
 __all__ = [
@@ -22,15 +24,20 @@ __all__ = [
     "ConvTranspose2dFunction",
     "CrossEntropyFunction",
     "DropoutFunction",
+    "FrozenNormFunction",
     "LinearFunction",
     "MaxPool2dFunction",
+    "NormalizeFunction",
     "adaptive_avg_pool2d",
     "avg_pool2d",
+    "batch_norm",
     "conv2d",
     "conv_transpose2d",
     "cross_entropy",
     "dropout",
     "get_backward",
+    "group_norm",
+    "layer_norm",
     "leaky_relu",
     "linear",
     "max_pool2d",

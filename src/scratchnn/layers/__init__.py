@@ -8,17 +8,22 @@ from .dropout import Dropout
 from .flatten import Flatten
 from .linear import Linear
 from .loss import CrossEntropyLoss
+from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
 from .pooling import AvgPool2d, MaxPool2d
 
 __all__ = [
     "ACTIVATIONS",
     "AdaptiveAvgPool2d",
     "AvgPool2d",
+    "BatchNorm1d",
+    "BatchNorm2d",
     "Conv2d",
     "ConvTranspose2d",
     "CrossEntropyLoss",
     "Dropout",
     "Flatten",
+    "GroupNorm",
+    "LayerNorm",
     "LeakyReLU",
     "Linear",
     "MaxPool2d",
