@@ -9,7 +9,7 @@ import time
 from ..data import DataError
 from ..study import write_report
 from ..study.config import PRESETS, StudyConfig, study_config
-from ..study.run import MODEL_KEYS, run_study
+from ..study.run import metrics, run_study, runs_per_seed
 from ..training import CONFIG, METRICS, resolve_device
 from ..training.data import prepare_data
 from ..training.loop import write_json
@@ -42,6 +42,12 @@ def add_parser(sub) -> None:
     add_data_flags(p)
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--deterministic", action="store_true")
+    p.add_argument(
+        "--no-control",
+        dest="control",
+        action="store_false",
+        help="skip the rounding control (a second torch.nn run per model and seed; default: run it)",
+    )
     p.add_argument("--out", default="runs", help="where new run directories go (default: runs/)")
     p.add_argument("--quiet", action="store_true", default=False)
     p.set_defaults(run=run)
@@ -59,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(e)) from None
     run_dir = new_run_dir(args.out, "compare")
     write_json(run_dir / CONFIG, config.to_dict())
-    progress = Progress(config.epochs * len(MODEL_KEYS) * config.seeds, args.quiet)
+    progress = Progress(config.epochs * runs_per_seed(config) * config.seeds, args.quiet)
     start = time.perf_counter()
     try:
         result = run_study(
@@ -76,11 +82,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise UsageError(str(e)) from None
     result["total_wall_time"] = time.perf_counter() - start
-    write_json(
-        run_dir / METRICS,
-        {k: result[k] for k in ("summary", "twin_gap", "models", "environment", "data", "total_wall_time")},
-    )
-    write_metrics_csv(run_dir / "metrics.csv", result["models"])
+    write_json(run_dir / METRICS, {**metrics(result), "total_wall_time": result["total_wall_time"]})
+    write_metrics_csv(run_dir / "metrics.csv", {**result["models"], **result["controls"]})
     html, _ = write_report(run_dir, result)
     if not args.quiet:
         print(_summary_table(result))
@@ -90,12 +93,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _summary_table(result: dict) -> str:
+    """The final test loss and accuracy of each model (± the std over seeds when there are several), then the
+    verdict of each architecture."""
+    spread = result["config"]["seeds"] > 1
     lines = [f"{'model':<12} {'params':>7} {'test loss':>19} {'test accuracy':>17} {'time/run':>9}"]
     for key, s in result["summary"].items():
-        lines.append(
-            f"{key:<12} {s['params']:>7,} {s['test_loss_mean']:>10.4f} ± {s['test_loss_std']:.4f} "
-            f"{s['test_accuracy_mean']:>8.4f} ± {s['test_accuracy_std']:.4f} {s['wall_time_mean']:>8.1f}s"
-        )
-    for arch, gap in result["twin_gap"].items():
-        lines.append(f"{arch}: largest scratch/torch.nn test-loss gap over the run {gap['max_test_loss_gap']:.2e}")
+        loss, acc = f"{s['test_loss_mean']:.4f}", f"{s['test_accuracy_mean']:.4f}"
+        if spread:
+            loss, acc = f"{loss} ± {s['test_loss_std']:.4f}", f"{acc} ± {s['test_accuracy_std']:.4f}"
+        lines.append(f"{key:<12} {s['params']:>7,} {loss:>19} {acc:>17} {s['wall_time_mean']:>8.1f}s")
+    for arch, twins in result["twins"].items():
+        lines.append(f"{arch}: {twins['verdict']['text']}")
     return "\n".join(lines)

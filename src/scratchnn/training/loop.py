@@ -95,14 +95,28 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, chunk: int = 4096) -> tuple
     return F.cross_entropy(logits, y).item(), (predictions == y).float().mean().item(), predictions
 
 
-def _train_epoch(model, optimizer, data: Splits, batch_size: int | None, generator: torch.Generator):
-    """One pass over the training data; returns the mean loss and accuracy of the batches as trained."""
+def _train_epoch(
+    model,
+    optimizer,
+    data: Splits,
+    batch_size: int | None,
+    generator: torch.Generator,
+    within_batch: torch.Generator | None = None,
+):
+    """One pass over the training data; returns the mean loss and accuracy of the batches as trained.
+
+    ``within_batch``: when given, each batch's samples are permuted among themselves with it (the batches and
+    their order are unchanged; only the order of the sums over the batch differs - the study's rounding control).
+    """
     model.train()
     n = len(data.x_train)
     order = torch.randperm(n, generator=generator).to(data.x_train.device) if batch_size else None
     total_loss, correct = 0.0, 0
     for start in range(0, n, batch_size or n):
         idx = order[start : start + batch_size] if order is not None else slice(None)
+        if within_batch is not None:
+            rows = torch.arange(n, device=data.x_train.device)[idx]
+            idx = rows[torch.randperm(len(rows), generator=within_batch).to(rows.device)]
         xb, yb = data.x_train[idx], data.y_train[idx]
         logits = model(xb)  # (B, 10)
         loss = F.cross_entropy(logits, yb)
