@@ -10,14 +10,17 @@ import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
-from scratchnn.study import write_report
+from conftest import make_result
+from scratchnn.study import plots, write_report
 from scratchnn.study.browser import find_chromium, render_in_chromium
 
 MODELS = ("cnn-scratch", "cnn-torch", "mlp-scratch", "mlp-torch")
 PLOTS = {
+    "twin_gap.png",
     "loss_curves.png",
     "test_loss.png",
     "test_accuracy.png",
@@ -104,18 +107,67 @@ def test_summary_table_shows_mean_and_std_of_every_model(written_report):
     assert rows["cnn-scratch"][1] == "11,146" and rows["mlp-torch"][1] == "12,730"
 
 
-def test_twin_section_shows_the_gaps_and_what_they_mean(written_report):
+def test_twin_section_shows_the_gaps_of_the_twin_and_the_control(written_report):
     html = written_report.html.read_text(encoding="utf-8")
     assert "<h2>scratch vs torch.nn</h2>" in html
     rows = {row[0]: row for row in _tables(html)["twins"][1:]}
-    for arch, gap in written_report.result["twin_gap"].items():
-        assert rows[arch][1:] == [
-            f"{gap['max_test_loss_gap']:.2e}",
-            f"{gap['max_train_loss_gap']:.2e}",
-            f"{100 * gap['max_test_accuracy_gap']:.2f} pp",
-            f"{gap['final_max_param_diff']:.2e}",
-        ]
-    assert "up to rounding" in html
+    result = written_report.result
+    for arch in ("cnn", "mlp"):
+        for role, gap in (("scratch", result["twin_gap"][arch]), ("control", result["control_gap"][arch])):
+            first = max(s["first_step"][role]["grad"] for s in result["twins"][arch]["seeds"])
+            assert rows[f"{arch}: {role} – torch.nn"][1:] == [
+                f"{first:.1e}",
+                f"{gap['max_test_loss_gap']:.2e}",
+                f"{gap['max_train_loss_gap']:.2e}",
+                f"{100 * gap['max_test_accuracy_gap']:.2f} pp",
+                f"{gap['final_max_param_diff']:.2e}",
+            ]
+        assert f"{arch}: Consistent with rounding" in html
+
+
+def test_the_verdict_on_the_page_follows_the_numbers(tmp_path):
+    """A scratch twin drifting 30 times further than the control is reported as leaving the bounds, with its
+    epoch; the same page with a control as far off says it is consistent with rounding."""
+    from conftest import _twins
+
+    result = make_result(seeds=1, epochs=6)
+    result["twins"]["cnn"] = _twins(np.random.default_rng(1), seeds=1, epochs=6, scratch_scale=30.0)
+    html_path, _ = write_report(tmp_path / "run", result)
+    text = " ".join(html_path.read_text(encoding="utf-8").split())
+    epoch = result["twins"]["cnn"]["verdict"]["first_epoch_off"]
+    assert epoch is not None and f"cnn: Disagrees with torch.nn from epoch {epoch}" in text
+    assert "scratchnn check" in text and "mlp: Consistent with rounding" in text
+
+
+def test_one_seed_shows_no_spread(tmp_path):
+    result = make_result(seeds=1)
+    html_path, md_path = write_report(tmp_path / "run", result)
+    for text in (html_path.read_text(encoding="utf-8"), md_path.read_text(encoding="utf-8")):
+        assert "±" not in text and "over 1 seeds" not in text and "min–max band" not in text
+        assert "no spread to show" in text
+    rows = {row[0]: row for row in _tables(html_path.read_text(encoding="utf-8"))["summary"][1:]}
+    assert rows["cnn-scratch"][2] == f"{result['summary']['cnn-scratch']['test_loss_mean']:.4f}"
+
+
+def _band_pixels(png: bytes) -> int:
+    """Pixels of the CNN's pale blue band tint (tab:blue at 20 % over white), not of its lines."""
+    with Image.open(io.BytesIO(png)) as image:
+        rgb = np.asarray(image.convert("RGB"), dtype=int)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    return int(((abs(r - 206) <= 8) & (abs(g - 225) <= 8) & (abs(b - 240) <= 8)).sum())
+
+
+def test_several_seeds_promise_the_band_and_draw_it(written_report):
+    """The captions promise a min–max band over seeds; the loss figure draws it, and one seed draws none."""
+    html = written_report.html.read_text(encoding="utf-8")
+    assert "mean over 2 seeds with the min–max band shaded" in html
+    assert "Wall times are those of this run" in html
+    spread = make_result(seeds=2)
+    for run in spread["models"]["cnn-scratch"]["runs"][1:]:
+        run["history"] = [{**row, "train_loss": row["train_loss"] * 1.5} for row in run["history"]]
+    single = make_result(seeds=1)
+    band, edges = _band_pixels(plots.loss_curves(spread)), _band_pixels(plots.loss_curves(single))
+    assert band > 5000 and band > 20 * edges  # one seed: only the lines' anti-aliased edges have that tint
 
 
 def test_both_reports_carry_config_environment_and_attribution(written_report):
@@ -125,7 +177,7 @@ def test_both_reports_carry_config_environment_and_attribution(written_report):
             assert needle in text.replace("\\", ""), (path.name, needle)
         assert "Yann LeCun, Corinna Cortes and Christopher J.C. Burges" in text
         assert "CC BY-SA 3.0" in text
-        assert text.count("Figure 7.") >= 1 and "Figure 8." not in text
+        assert text.count("Figure 8.") >= 1 and "Figure 9." not in text
 
 
 def test_markdown_shows_the_plot_files(written_report):
@@ -165,7 +217,7 @@ def test_figures_of_missing_artifacts_are_left_out(tmp_path, fake_result):
     html_path, md_path = write_report(tmp_path / "run", fake_result)
     assert len(DATA_URI.findall(html_path.read_text(encoding="utf-8"))) == len(PLOTS) - 2
     assert "filters.png" not in md_path.read_text(encoding="utf-8")
-    assert "Figure 5. Label distribution." in md_path.read_text(encoding="utf-8")
+    assert "Figure 6. Label distribution." in md_path.read_text(encoding="utf-8")
 
 
 def test_find_chromium_names_what_it_looked_for(monkeypatch):

@@ -125,7 +125,7 @@ def _intro(result: dict) -> list:
     else:
         spread = (
             f"Each model was trained with one seed ({seeds[0]}), so every number is a single run and there is no "
-            "spread to show; pass --seeds 3 or more for a mean ± standard deviation."
+            "spread to show; pass --seeds 3 or more for a mean and standard deviation."
         )
     text = (
         f"This report compares four models trained on {data['dataset']} ({data['train_size']:,} training and "
