@@ -22,7 +22,7 @@ th, td { border: 1px solid #d0d7de; padding: 5px 12px; text-align: left; vertica
 th { background: #f6f8fa; }
 td.num, th.num { text-align: right; white-space: nowrap; }
 tbody tr:nth-child(even) td { background: #fafbfc; }
-table#summary td:first-child, table#twins td:first-child { font-weight: 600; }
+table#summary td:first-child, table#twins td:first-child { font-weight: 600; white-space: nowrap; }
 figure { margin: 1.2em 0 2.2em; }
 figure img { display: block; max-width: 100%; height: auto; margin: 0 auto; }
 figcaption { margin-top: 0.5em; color: #57606a; font-size: 0.93em; }
