@@ -56,6 +56,7 @@ def inspect_report(html: Path, screenshot: Path | None = None) -> dict:
                 "title": page.title(),
                 "images": page.evaluate(_IMAGES),
                 "tables": page.eval_on_selector_all("table[id]", "tables => tables.map(t => t.id)"),
+                "page_width": page.evaluate("document.documentElement.scrollWidth"),
             }
             if screenshot is not None:
                 partial = Path(screenshot).with_suffix(".partial.png")
@@ -68,8 +69,9 @@ def inspect_report(html: Path, screenshot: Path | None = None) -> dict:
 
 
 def problems(seen: dict, figures: int | None = None) -> list[str]:
-    """What a reader would notice: images that did not decode or are laid out too small, missing tables, requests
-    to anywhere outside the page, and (given ``figures``) a number of figures other than expected."""
+    """What a reader would notice: images that did not decode or are laid out too small, missing tables, a page
+    wider than the window, requests to anywhere outside the page, and (given ``figures``) a number of figures other
+    than expected."""
     found = []
     for image in seen["images"]:
         if not image["decoded"]:
@@ -80,6 +82,8 @@ def problems(seen: dict, figures: int | None = None) -> list[str]:
         ):
             found.append(f"{image['alt']} is laid out {image['shown'][0]:.0f} px wide of its {image['natural'][0]}")
     found += [f"the {name} table is missing" for name in TABLES if name not in seen["tables"]]
+    if seen["page_width"] > VIEWPORT["width"]:
+        found.append(f"the page is {seen['page_width']} px wide, wider than the {VIEWPORT['width']} px window")
     found += [f"the page requested {url}" for url in seen["external_requests"]]
     if figures is not None and len(seen["images"]) != figures:
         found.append(f"{len(seen['images'])} figures instead of {figures}")

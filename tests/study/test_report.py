@@ -261,6 +261,10 @@ BREAKAGES = {
         "Figure 3: Test loss of all four models is laid out 150 px wide",
     ),
     "missing table": (lambda html: html.replace('<table id="twins">', "<table>"), "the twins table is missing"),
+    "overflowing table": (
+        lambda html: html.replace('<table id="twins">', '<table id="twins" style="width: 1500px">'),
+        "the page is",
+    ),
 }
 
 

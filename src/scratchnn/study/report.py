@@ -19,15 +19,25 @@
       "summary": {"cnn-scratch": {"params": int, "test_loss_mean": float, "test_loss_std": float,
                                   "test_accuracy_mean": float, "test_accuracy_std": float,
                                   "wall_time_mean": float}, ...},
+      "controls": {"cnn-control": {...}, "mlp-control": {...}},  # like "models" (no confusion); {} without control
+      "twins": {"cnn": {"seeds": [{"seed": 0,
+                                   "first_step": {"scratch": {"loss": float, "grad": float}, "control": {...}},
+                                   "gaps": {"scratch": {"test_loss": [per epoch], "train_loss": [...],
+                                                        "test_accuracy": [...], "max_abs_dw": [...]},
+                                            "control": {...}}}, ...],   # "control" absent with --no-control
+                        "verdict": {...}},                               # see scratchnn.study.verdict
+                "mlp": {...}},
       "twin_gap": {"cnn": {"max_test_loss_gap": float, "max_train_loss_gap": float,
                            "max_test_accuracy_gap": float, "final_max_param_diff": float}, "mlp": {...}},
+      "control_gap": {...},     # the same for the control against torch.nn; {} without control
       "artifacts": {"filters": [8 x 3 x 3] (or [8 x 1 x 3 x 3]),   # cnn-scratch conv1 kernels, seed 0
                     "feature_maps": {"label": int, "image": [28 x 28], "conv1": [8 x 30 x 30],
                                      "conv2": [16 x 15 x 15]}},
     }
 
 Accuracies are fractions in [0, 1] (the report shows percent); losses are mean cross-entropy; a twin gap is the
-largest absolute difference between a scratch model and its torch.nn twin over every epoch of every seed.
+largest absolute difference between a scratch model (or the control) and the torch.nn run over every epoch of every
+seed.
 ``artifacts`` and either of its entries may be absent: their figures are then left out.
 
 The content is built once as a list of blocks (:class:`Heading`, :class:`Paragraph`, :class:`Table`,
@@ -188,7 +198,7 @@ def _twins(result: dict) -> list:
         "max test loss gap",
         "max train loss gap",
         "max test accuracy gap",
-        "final max |Δw|",
+        "final weight gap (max |Δw|)",
     )
     explain = (
         "Beside each torch.nn model, a rounding control trains torch.nn again with the samples of every batch in "
