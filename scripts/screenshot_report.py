@@ -1,13 +1,14 @@
 """Screenshot the top of a study's ``report.html`` (1280×2400 px) with headless Chromium, for the README.
 
-It also checks what Chromium saw: every ``<img>`` decoded, every image in the window painted in the screenshot and
-the summary table present; if not, it says so and exits with status 1. An existing ``OUT.png`` is replaced only
-with ``--force``. Needs ``chromium`` (or ``chromium-browser`` / ``google-chrome``) on PATH. Runtime: about
-3 s on 2 CPU cores.
+It also checks what a reader sees (:mod:`report_browser`): every figure decoded and laid out at a readable size,
+the summary and gap tables present, no request outside the page; if not, it lists the problems and exits with
+status 1. An existing ``OUT.png`` is replaced only with ``--force``. Needs the ``playwright`` Python package and
+Chromium (``chromium``, ``chromium-browser`` or ``google-chrome`` on PATH, or ``$CHROMIUM``). Runtime: a few
+seconds.
 
 Usage::
 
-    python scripts/screenshot_report.py runs/compare-YYYYmmdd-HHMMSS docs/report.png
+    python scripts/screenshot_report.py runs/YYYYmmdd-HHMMSS-compare docs/report-screenshot.png
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from scratchnn.study.browser import render_in_chromium
+from report_browser import inspect_report, problems  # this script's directory is first on sys.path
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Take the screenshot; return the exit status (0 all good, 1 Chromium saw a problem, 2 bad arguments)."""
+    """Take the screenshot; return the exit status (0 all good, 1 the page has problems, 2 bad arguments)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path, help="a run directory of 'scratchnn compare' (holds report.html)")
     parser.add_argument("out_png", type=Path, help="where to write the PNG screenshot")
@@ -34,20 +35,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.out_png} already exists; pass --force to replace it", file=sys.stderr)
         return 2
     try:
-        seen = render_in_chromium(report, screenshot_path=args.out_png)
-    except FileNotFoundError as error:
+        seen = inspect_report(report, screenshot=args.out_png)
+    except (FileNotFoundError, ImportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    table = "present" if seen["summary_table"] else "MISSING"
-    print(
-        f"{seen['title']}: {seen['images_loaded']}/{seen['images_total']} images loaded, "
-        f"{seen['images_painted']}/{seen['images_visible']} in the window painted "
-        f"({seen['screenshots']} screenshot(s)), summary table {table}"
-    )
-    print(seen["screenshot"])
-    loaded = seen["images_total"] and seen["images_loaded"] == seen["images_total"]
-    ok = seen["summary_table"] and loaded and seen["images_painted"] == seen["images_visible"]
-    return 0 if ok else 1
+    decoded = sum(image["decoded"] for image in seen["images"])
+    print(f"{seen['title']}: {decoded}/{len(seen['images'])} figures decoded, tables: {', '.join(seen['tables'])}")
+    found = problems(seen)
+    for problem in found:
+        print(f"problem: {problem}")
+    print(args.out_png)
+    return 1 if found else 0
 
 
 if __name__ == "__main__":

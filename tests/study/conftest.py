@@ -3,7 +3,8 @@
 ``make_result`` builds it from a seeded generator: plausible, decreasing losses; twins (scratch and torch.nn
 of one architecture) that differ by about 1e-6; confusion matrices whose diagonal matches the final accuracy
 and whose rows add up to the test split's label counts; first-layer filters and feature maps computed from a
-drawn digit 7 with numpy, so the images look like the real ones.
+drawn digit 7 with numpy, so the images look like the real ones; per-epoch gaps of the scratch twin and the
+rounding control that grow as amplified rounding does, judged by the real :func:`verdict`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import numpy as np
 import pytest
 
 from scratchnn.study import write_report
+from scratchnn.study.run import largest_gaps
+from scratchnn.study.verdict import verdict
 
 MODELS = {"cnn-scratch": 11146, "cnn-torch": 11146, "mlp-scratch": 12730, "mlp-torch": 12730}
 HOSTILE = "<script>alert('x')</script> & | *bold* [link](http://example.com)"
@@ -117,17 +120,26 @@ def _summary(entry: dict) -> dict:
     }
 
 
-def _gap(a: dict, b: dict) -> dict:
-    def largest(key):
-        pairs = zip(a["runs"], b["runs"], strict=True)
-        return max(abs(r["history"][i][key] - s["history"][i][key]) for r, s in pairs for i in range(len(r["history"])))
+def _drift(rng: np.random.Generator, epochs: int, start: float, growth: float) -> list[float]:
+    """A gap that starts near ``start`` and grows by about ``growth`` per epoch, as rounding amplified by training."""
+    return [float(start * growth**epoch * rng.uniform(0.5, 1.5)) for epoch in range(epochs)]
 
-    return {
-        "max_test_loss_gap": largest("test_loss"),
-        "max_train_loss_gap": largest("train_loss"),
-        "max_test_accuracy_gap": largest("test_accuracy"),
-        "final_max_param_diff": 9.5e-7,
-    }
+
+def _twins(rng: np.random.Generator, seeds: int, epochs: int, scratch_scale: float = 1.0) -> dict:
+    """Per-seed first-step and per-epoch gaps of the scratch twin and the control, the control's of the same size."""
+    entries = []
+    for seed in range(seeds):
+        gaps = {}
+        for role, scale in (("scratch", scratch_scale), ("control", 1.0)):
+            gaps[role] = {
+                "test_loss": _drift(rng, epochs, 3e-8 * scale, 4.0),
+                "train_loss": _drift(rng, epochs, 2e-8 * scale, 4.0),
+                "test_accuracy": [0.0] * (epochs - 1) + [0.001],
+                "max_abs_dw": _drift(rng, epochs, 1e-7 * scale, 5.0),
+            }
+        first = {"scratch": {"loss": 1e-7, "grad": 4e-6 * scale}, "control": {"loss": 1e-7, "grad": 4e-6}}
+        entries.append({"seed": seed, "first_step": first, "gaps": gaps})
+    return {"seeds": entries, "verdict": verdict(entries, 1000)}
 
 
 def make_result(seeds: int = 2, epochs: int = 5, seed: int = 0) -> dict:
@@ -146,6 +158,7 @@ def make_result(seeds: int = 2, epochs: int = 5, seed: int = 0) -> dict:
         }
         models[f"{arch}-torch"] = {"model": arch, "impl": "torch", "params": MODELS[f"{arch}-torch"]}
         models[f"{arch}-torch"]["runs"] = _twin(runs, rng)
+    twins = {arch: _twins(rng, seeds, epochs) for arch in ("cnn", "mlp")}
     return {
         "config": {
             "preset": "quick",
@@ -174,7 +187,9 @@ def make_result(seeds: int = 2, epochs: int = 5, seed: int = 0) -> dict:
         },
         "models": models,
         "summary": {key: _summary(entry) for key, entry in models.items()},
-        "twin_gap": {arch: _gap(models[f"{arch}-scratch"], models[f"{arch}-torch"]) for arch in ("cnn", "mlp")},
+        "twins": twins,
+        "twin_gap": {arch: largest_gaps(twins[arch]["seeds"], "scratch") for arch in twins},
+        "control_gap": {arch: largest_gaps(twins[arch]["seeds"], "control") for arch in twins},
         "artifacts": _artifacts(rng),
     }
 

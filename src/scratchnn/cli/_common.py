@@ -10,6 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
+from tqdm import tqdm
+
 
 class UsageError(Exception):
     """A mistake in the command line or its inputs: printed as one line, exit code 2."""
@@ -114,36 +116,40 @@ def size_or_all(text: str) -> int | None:
 
 
 class Progress:
-    """Epoch progress on stderr: a redrawn bar on a terminal, plain log lines otherwise, nothing when quiet."""
+    """Epoch progress on stderr through tqdm: a live bar on a terminal, a plain line about every 5 % of the work
+    when stderr is a log or a CI console (no carriage returns), nothing when quiet. Each shows the epochs done,
+    elapsed time, ETA, and the last epoch's label, loss and accuracy.
+
+    Args:
+        total: how many epochs (over every model and seed) the command will report.
+        quiet: show nothing.
+        stream: where to write (default: ``sys.stderr``).
+    """
 
     def __init__(self, total: int, quiet: bool = False, stream: TextIO | None = None) -> None:
         self.total, self.quiet, self.stream = total, quiet, stream or sys.stderr
         self.done, self.start = 0, time.perf_counter()
-        self.tty = self.stream.isatty()
         self.every = max(1, total // 20)
+        self.bar = None
+        if not quiet and self.stream.isatty():
+            self.bar = tqdm(total=total, file=self.stream, unit="epoch", dynamic_ncols=True)
 
     def update(self, label: str, metrics: dict[str, float]) -> None:
         self.done += 1
         if self.quiet:
             return
-        elapsed = time.perf_counter() - self.start
-        eta = elapsed / self.done * (self.total - self.done)
         text = (
             f"{label} epoch {metrics['epoch']}: loss {metrics['train_loss']:.4f} "
             f"acc {metrics['train_accuracy']:.3f} | test loss {metrics['test_loss']:.4f} "
             f"acc {metrics['test_accuracy']:.3f}"
         )
-        if self.tty:
-            filled = int(30 * self.done / self.total)
-            bar = "#" * filled + "." * (30 - filled)
-            self.stream.write(f"\r[{bar}] {self.done}/{self.total} {text} ETA {_clock(eta)}\033[K")
-            if self.done == self.total:
-                self.stream.write("\n")
+        if self.bar is not None:
+            self.bar.set_postfix_str(text, refresh=False)
+            self.bar.update(1)
+            if self.done >= self.total:
+                self.bar.close()
         elif self.done % self.every == 0 or self.done == self.total:
-            self.stream.write(f"[{self.done}/{self.total}] {text} (elapsed {_clock(elapsed)}, ETA {_clock(eta)})\n")
-        self.stream.flush()
-
-
-def _clock(seconds: float) -> str:
-    seconds = round(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+            elapsed = time.perf_counter() - self.start
+            meter = tqdm.format_meter(self.done, self.total, elapsed, ncols=0, unit="epoch")
+            self.stream.write(f"{meter.strip()} {text}\n")
+            self.stream.flush()

@@ -10,7 +10,7 @@ from ..data import DataError
 from ..layers import ACTIVATIONS
 from ..study import write_report
 from ..study.config import PRESETS, StudyConfig, study_config
-from ..study.run import MODEL_KEYS, run_study
+from ..study.run import metrics, run_study, runs_per_seed
 from ..training import CONFIG, METRICS, process_device
 from ..training.config import DEVICES, OPTIMIZERS
 from ..training.data import prepare_data
@@ -69,6 +69,12 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--deterministic", action="store_true", help="torch.use_deterministic_algorithms for every run (default: off)"
     )
+    p.add_argument(
+        "--no-control",
+        dest="control",
+        action="store_false",
+        help="skip the rounding control (a second torch.nn run per model and seed; default: run it)",
+    )
     p.add_argument("--out", default="runs", help="where new run directories go (default: runs)")
     p.add_argument("--quiet", action="store_true", default=False, help="print only the run directory (default: off)")
     p.set_defaults(run=run)
@@ -90,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     run_dir = from_rank_zero(lambda: new_run_dir(args.out, "compare"))
     if is_rank_zero():
         write_json(run_dir / CONFIG, config.to_dict())
-    progress = Progress(config.epochs * len(MODEL_KEYS) * config.seeds, args.quiet or not is_rank_zero())
+    progress = Progress(config.epochs * runs_per_seed(config) * config.seeds, args.quiet or not is_rank_zero())
     start = time.perf_counter()
     try:
         result = run_study(
@@ -109,11 +115,8 @@ def run(args: argparse.Namespace) -> int:
     result["total_wall_time"] = time.perf_counter() - start
     if not is_rank_zero():
         return 0
-    write_json(
-        run_dir / METRICS,
-        {k: result[k] for k in ("summary", "twin_gap", "models", "environment", "data", "total_wall_time")},
-    )
-    write_metrics_csv(run_dir / "metrics.csv", result["models"])
+    write_json(run_dir / METRICS, {**metrics(result), "total_wall_time": result["total_wall_time"]})
+    write_metrics_csv(run_dir / "metrics.csv", {**result["models"], **result["controls"]})
     html, _ = write_report(run_dir, result)
     if not args.quiet:
         print(_summary_table(result))
@@ -123,12 +126,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _summary_table(result: dict) -> str:
+    """The final test loss and accuracy of each model (± the std over seeds when there are several), then the
+    verdict of each architecture."""
+    spread = result["config"]["seeds"] > 1
     lines = [f"{'model':<12} {'params':>7} {'test loss':>19} {'test accuracy':>17} {'time/run':>9}"]
     for key, s in result["summary"].items():
-        lines.append(
-            f"{key:<12} {s['params']:>7,} {s['test_loss_mean']:>10.4f} ± {s['test_loss_std']:.4f} "
-            f"{s['test_accuracy_mean']:>8.4f} ± {s['test_accuracy_std']:.4f} {s['wall_time_mean']:>8.1f}s"
-        )
-    for arch, gap in result["twin_gap"].items():
-        lines.append(f"{arch}: largest scratch/torch.nn test-loss gap over the run {gap['max_test_loss_gap']:.2e}")
+        loss, acc = f"{s['test_loss_mean']:.4f}", f"{s['test_accuracy_mean']:.4f}"
+        if spread:
+            loss, acc = f"{loss} ± {s['test_loss_std']:.4f}", f"{acc} ± {s['test_accuracy_std']:.4f}"
+        lines.append(f"{key:<12} {s['params']:>7,} {loss:>19} {acc:>17} {s['wall_time_mean']:>8.1f}s")
+    for arch, twins in result["twins"].items():
+        lines.append(f"{arch}: {twins['verdict']['text']}")
     return "\n".join(lines)

@@ -1,4 +1,5 @@
-"""The study's per-epoch metrics as one CSV table: model, impl, seed, epoch and the four metrics."""
+"""The study's per-epoch metrics as one CSV table: model, impl (scratch, torch or the rounding control), seed,
+epoch and the four metrics."""
 
 from __future__ import annotations
 

@@ -32,6 +32,7 @@ class StudyConfig:
     download: bool = False
     device: str = "auto"
     deterministic: bool = False
+    control: bool = True  # train the rounding control beside each torch.nn model
 
     def __post_init__(self) -> None:
         checks = [

@@ -43,14 +43,23 @@ def _line(entry: dict) -> dict:
     return {"color": _colour(entry), "linestyle": "--", "linewidth": 1.8}
 
 
+def _log_ticks(ax) -> None:
+    """Label a log-scale y axis with plain numbers, densely enough to read off the curves: every 1..9 multiple of
+    a power of ten when the data span about a decade, 1-2-5 up to three decades, powers of ten beyond."""
+    low, high = ax.get_ylim()
+    decades = math.log10(high / low)
+    subs = tuple(range(1, 10)) if decades <= 1.2 else (1.0, 2.0, 5.0) if decades <= 3 else (1.0,)
+    ax.yaxis.set_major_locator(LogLocator(subs=subs))
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
 def _epoch_axes(ax, ylabel: str, log: bool) -> None:
-    """Integer epochs on x; a log-scale y axis labelled 0.1, 0.2, 0.3, 0.5, 1, ... rather than powers of ten."""
+    """Integer epochs on x; on a log-scale y axis, plain-number ticks (see :func:`_log_ticks`). Call after plotting."""
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if log:
         ax.set_yscale("log")
-        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0)))
-        ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
-        ax.yaxis.set_minor_formatter(NullFormatter())
+        _log_ticks(ax)
     ax.grid(True, which="both", alpha=0.3)
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
@@ -63,6 +72,12 @@ def _series(entry: dict, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     values = np.array([[row[key] for row in h[:length]] for h in histories], dtype=float)  # (seeds, epochs)
     epochs = np.array([row["epoch"] for row in histories[0][:length]])
     return epochs, values.mean(axis=0), values.min(axis=0), values.max(axis=0)
+
+
+def _spread(models: dict) -> str:
+    """How a curve summarises the seeds: a title's suffix."""
+    seeds = len(next(iter(models.values()))["runs"])
+    return f" (mean over {seeds} seeds, band = min to max)" if seeds > 1 else " (one seed)"
 
 
 def _grid(fig: Figure, n: int, **kwargs) -> list:
@@ -109,8 +124,7 @@ def loss_curves(result: dict) -> bytes:
     for ax in axes:
         _epoch_axes(ax, "cross-entropy loss", log=True)
         ax.label_outer()
-    seeds = len(next(iter(models.values()))["runs"])
-    fig.suptitle(f"Train and test loss per model (mean over {seeds} seeds, band = min to max)")
+    fig.suptitle(f"Train and test loss per model{_spread(models)}")
     return _png(fig)
 
 
@@ -123,7 +137,7 @@ def _all_models(result: dict, key: str, ylabel: str, title: str, scale: float = 
         ax.plot(epochs, mean * scale, label=name, **_line(entry))
         ax.fill_between(epochs, lo * scale, hi * scale, color=_colour(entry), alpha=0.12, linewidth=0)
     _epoch_axes(ax, ylabel, log)
-    ax.set_title(title)
+    ax.set_title(title + _spread(result["models"]))
     ax.legend(title="scratch wide, torch.nn dashed")
     return _png(fig)
 
@@ -215,7 +229,7 @@ def feature_maps(result: dict) -> bytes:
 class FigureSpec(NamedTuple):
     """One figure of the report, under the heading ``section``, saved as ``plots/<name>.png``.
 
-    ``caption`` may use ``{seeds}`` (how many) and ``{seed}`` (the first run's seed).
+    ``caption`` may use ``{spread}`` (how the seeds are summarised) and ``{seed}`` (the first run's seed).
     """
 
     section: str
@@ -232,21 +246,22 @@ FIGURES = (  # in the report's order; the label distribution goes with the repor
         "loss_curves",
         loss_curves,
         "Loss curves per model",
-        "Train (solid) and test (dashed) loss per epoch, mean over {seeds} seeds with the min-max band shaded.",
+        "Train (solid) and test (dashed) loss per epoch, {spread}.",
     ),
     FigureSpec(
         "Training",
         "test_loss",
         loss_comparison,
         "Test loss of all four models",
-        "Test loss per epoch (log scale); each torch.nn twin (dashed) runs inside its scratch model's wide line.",
+        "Test loss per epoch (log scale), {spread}; each torch.nn twin (dashed) runs inside its scratch model's "
+        "wide line.",
     ),
     FigureSpec(
         "Training",
         "test_accuracy",
         accuracy_comparison,
         "Test accuracy of all four models",
-        "Test accuracy per epoch, mean over {seeds} seeds with the min-max band shaded.",
+        "Test accuracy per epoch, {spread}.",
     ),
     FigureSpec(
         "Errors",

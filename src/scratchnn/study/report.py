@@ -19,15 +19,25 @@
       "summary": {"cnn-scratch": {"params": int, "test_loss_mean": float, "test_loss_std": float,
                                   "test_accuracy_mean": float, "test_accuracy_std": float,
                                   "wall_time_mean": float}, ...},
+      "controls": {"cnn-control": {...}, "mlp-control": {...}},  # like "models" (no confusion); {} without control
+      "twins": {"cnn": {"seeds": [{"seed": 0,
+                                   "first_step": {"scratch": {"loss": float, "grad": float}, "control": {...}},
+                                   "gaps": {"scratch": {"test_loss": [per epoch], "train_loss": [...],
+                                                        "test_accuracy": [...], "max_abs_dw": [...]},
+                                            "control": {...}}}, ...],   # "control" absent with --no-control
+                        "verdict": {...}},                               # see scratchnn.study.verdict
+                "mlp": {...}},
       "twin_gap": {"cnn": {"max_test_loss_gap": float, "max_train_loss_gap": float,
                            "max_test_accuracy_gap": float, "final_max_param_diff": float}, "mlp": {...}},
+      "control_gap": {...},     # the same for the control against torch.nn; {} without control
       "artifacts": {"filters": [8 x 3 x 3] (or [8 x 1 x 3 x 3]),   # cnn-scratch conv1 kernels, seed 0
                     "feature_maps": {"label": int, "image": [28 x 28], "conv1": [8 x 30 x 30],
                                      "conv2": [16 x 15 x 15]}},
     }
 
 Accuracies are fractions in [0, 1] (the report shows percent); losses are mean cross-entropy; a twin gap is the
-largest absolute difference between a scratch model and its torch.nn twin over every epoch of every seed.
+largest absolute difference between a scratch model (or the control) and the torch.nn run over every epoch of every
+seed.
 ``artifacts`` and either of its entries may be absent: their figures are then left out.
 
 The content is built once as a list of blocks (:class:`Heading`, :class:`Paragraph`, :class:`Table`,
@@ -42,10 +52,13 @@ from pathlib import Path
 from typing import ClassVar
 
 from ..data import DATASETS
-from . import plots, report_html, report_md
+from . import plot_gaps, plots, report_html, report_md
 
 TITLE = "scratchnn study: from-scratch layers against torch.nn"
-LOSS_AGREEMENT = 1e-4  # a twin loss gap below this is float rounding; above it, the implementations disagree
+TIMING_NOISE = (
+    "Wall times are those of this run on a machine that may be shared: they can differ several-fold between runs "
+    "when other processes compete for the CPU, so compare them only within one report."
+)
 
 
 @dataclass(frozen=True)
@@ -108,10 +121,22 @@ def _flatten(mapping: dict, prefix: str = "") -> list[tuple[str, str]]:
     return rows
 
 
+def _seeds(result: dict) -> list[int]:
+    return [run["seed"] for run in next(iter(result["models"].values()))["runs"]]
+
+
 def _intro(result: dict) -> list:
     models, data = result["models"], result["data"]
     params = {entry["model"]: entry["params"] for entry in models.values()}
-    seeds = [run["seed"] for run in next(iter(models.values()))["runs"]]
+    seeds = _seeds(result)
+    if len(seeds) > 1:
+        spread = f"Each model was trained with {len(seeds)} seeds ({_value(seeds)}); tables give the mean ± standard "
+        spread += "deviation over seeds and figures the mean with a band from the lowest to the highest seed."
+    else:
+        spread = (
+            f"Each model was trained with one seed ({seeds[0]}), so every number is a single run and there is no "
+            "spread to show; pass --seeds 3 or more for a mean and standard deviation."
+        )
     text = (
         f"This report compares four models trained on {data['dataset']} ({data['train_size']:,} training and "
         f"{data['test_size']:,} test images): a small CNN ({params.get('cnn', 0):,} parameters) and an MLP "
@@ -119,8 +144,7 @@ def _intro(result: dict) -> list:
         "and backward passes are written by hand on torch tensors, and once from torch.nn. The twins start from "
         "identical weights and are trained the same way, so any difference between them measures how far the "
         "from-scratch implementation drifts from torch.nn; the models of different architectures show what the "
-        f"convolution buys. Each model was trained with {len(seeds)} seeds ({_value(seeds)}); tables give the "
-        "mean ± standard deviation over seeds."
+        f"convolution buys. {spread}"
     )
     env = result["environment"]
     meta = f"Run {env.get('date', '?')} on {env.get('device', '?')} ({env.get('device_name', '?')})."
@@ -128,74 +152,89 @@ def _intro(result: dict) -> list:
 
 
 def _summary(result: dict) -> list:
-    rows = [
-        (
-            key,
-            f"{s['params']:,}",
-            _pm(s["test_loss_mean"], s["test_loss_std"]),
-            _pm(s["test_accuracy_mean"], s["test_accuracy_std"], 2, 100, " %"),
-            f"{s['wall_time_mean']:.1f} s",
-        )
-        for key, s in result["summary"].items()
-    ]
+    spread = len(_seeds(result)) > 1
+    rows = []
+    for key, s in result["summary"].items():
+        loss, acc = f"{s['test_loss_mean']:.4f}", f"{100 * s['test_accuracy_mean']:.2f} %"
+        if spread:
+            loss = _pm(s["test_loss_mean"], s["test_loss_std"])
+            acc = _pm(s["test_accuracy_mean"], s["test_accuracy_std"], 2, 100, " %")
+        rows.append((key, f"{s['params']:,}", loss, acc, f"{s['wall_time_mean']:.1f} s"))
     epochs = len(next(iter(result["models"].values()))["runs"][0]["history"])
     header = ("model", "parameters", "final test loss", "final test accuracy", "wall time per run")
+    how = "mean ± standard deviation over seeds; wall time is the mean per run." if spread else "one seed."
     return [
         Heading("Summary"),
-        Paragraph(f"After {epochs} epochs; mean ± standard deviation over seeds; wall time is the mean per run."),
+        Paragraph(f"After {epochs} epochs; {how} {TIMING_NOISE}"),
         Table(header, rows, id="summary", numeric=True),
     ]
 
 
-def _gap_sentence(gaps: dict) -> str:
-    """What the twin gaps show, in one or two sentences."""
-    loss = max(max(g["max_test_loss_gap"], g["max_train_loss_gap"]) for g in gaps.values())
-    accuracy = max(g["max_test_accuracy_gap"] for g in gaps.values()) * 100
-    params = max(g["final_max_param_diff"] for g in gaps.values())
-    same = "identical" if accuracy == 0 else f"within {accuracy:.2f} percentage points"
-    facts = (
-        f"Over every epoch of every seed, the train and test losses of each scratch model stayed within {loss:.1e} "
-        f"of its torch.nn twin's, their test accuracies were {same}, and their final weights differed by at most "
-        f"{params:.1e}."
-    )
-    if loss < LOSS_AGREEMENT:
-        verdict = "The from-scratch layers, hand-written backward passes included, train like torch.nn up to rounding."
-    else:
-        verdict = "That is more than rounding explains: a scratch layer disagrees with torch.nn (scratchnn check)."
-    return f"{facts} {verdict}"
+def _gap_rows(result: dict) -> list[tuple[str, ...]]:
+    rows = []
+    for arch, twins in result["twins"].items():
+        for role, gaps in (("scratch", result["twin_gap"][arch]), ("control", result.get("control_gap", {}).get(arch))):
+            if gaps is None:
+                continue
+            first = max(s["first_step"][role]["grad"] for s in twins["seeds"])
+            rows.append(
+                (
+                    f"{arch}: {role} – torch.nn",
+                    f"{first:.1e}",
+                    f"{gaps['max_test_loss_gap']:.2e}",
+                    f"{gaps['max_train_loss_gap']:.2e}",
+                    f"{gaps['max_test_accuracy_gap'] * 100:.2f} pp",
+                    f"{gaps['final_max_param_diff']:.2e}",
+                )
+            )
+    return rows
 
 
 def _twins(result: dict) -> list:
-    gaps = result["twin_gap"]
-    rows = [
-        (
-            arch,
-            f"{g['max_test_loss_gap']:.2e}",
-            f"{g['max_train_loss_gap']:.2e}",
-            f"{g['max_test_accuracy_gap'] * 100:.2f} pp",
-            f"{g['final_max_param_diff']:.2e}",
-        )
-        for arch, g in gaps.items()
-    ]
-    header = ("architecture", "max test loss gap", "max train loss gap", "max test accuracy gap", "final max |Δw|")
-    return [
+    """The gaps table, the verdict of each architecture and the gap figure (figure 1)."""
+    header = (
+        "pair",
+        "first-step gradient gap",
+        "max test loss gap",
+        "max train loss gap",
+        "max test accuracy gap",
+        "final weight gap (max |Δw|)",
+    )
+    explain = (
+        "Beside each torch.nn model, a rounding control trains torch.nn again with the samples of every batch in "
+        "another order: the same mathematics, sums taken in another order. Its gap to the torch.nn run is what float "
+        "rounding alone, amplified by training, produces. The first-step gap is the largest difference between the "
+        "models' gradients from identical weights on one batch, relative to each tensor's largest gradient; the "
+        "other gaps are the largest over every epoch and seed."
+    )
+    blocks = [
         Heading("scratch vs torch.nn"),
-        Table(header, rows, id="twins", numeric=True),
-        Paragraph(_gap_sentence(gaps)),
+        Paragraph(explain),
+        Table(header, _gap_rows(result), id="twins", numeric=True),
     ]
+    blocks += [Paragraph(f"{arch}: {twins['verdict']['text']}") for arch, twins in result["twins"].items()]
+    factor = next(iter(result["twins"].values()))["verdict"]["factor"]
+    caption = (
+        "The scratch–torch.nn gap (solid) and the control–torch.nn gap (dashed) per epoch, one line per seed, on log "
+        f"axes; dotted red: {factor:g}× the control's largest gap, the verdict's bound; each panel's title gives the "
+        "scratch gap's largest value as a multiple of the control's. Gaps of exactly zero are drawn at the bottom edge."
+    )
+    blocks.append(Image("twin_gap", 1, "Gap to torch.nn per epoch", caption, plot_gaps.twin_gaps(result)))
+    return blocks
 
 
-def _figures(result: dict) -> list:
-    """A heading per section, then its figures; those whose artifact is missing are left out."""
+def _figures(result: dict, first: int) -> list:
+    """A heading per section, then its figures numbered from ``first``; those whose artifact is missing are left out."""
     runs = next(iter(result["models"].values()))["runs"]
     artifacts = result.get("artifacts", {})
     specs = [spec for spec in plots.FIGURES if not spec.needs or spec.needs in artifacts]
     blocks, section = [], None
-    for number, spec in enumerate(specs, start=1):
+    for number, spec in enumerate(specs, start=first):
         if spec.section != section:
             blocks.append(Heading(spec.section))
             section = spec.section
-        caption = spec.caption.format(seeds=len(runs), seed=runs[0]["seed"])
+        spread = f"mean over {len(runs)} seeds with the min–max band shaded" if len(runs) > 1 else "one seed"
+        caption = spec.caption.format(spread=spread, seed=runs[0]["seed"])
         blocks.append(Image(spec.name, number, spec.title, caption, spec.plot(result)))
     return blocks
 
@@ -226,7 +265,8 @@ def _settings(result: dict) -> list:
 
 def build_blocks(result: dict) -> list:
     """The report's content, in order: every heading, paragraph, table and figure (figures rendered here)."""
-    blocks = _intro(result) + _summary(result) + _twins(result) + _figures(result)
+    blocks = _intro(result) + _summary(result) + _twins(result)
+    blocks += _figures(result, sum(isinstance(block, Image) for block in blocks) + 1)
     images = sum(isinstance(block, Image) for block in blocks)
     return blocks + _data(result, images + 1) + _settings(result)
 

@@ -20,9 +20,10 @@ h2 { font-size: 1.4em; margin-top: 1.8em; padding-bottom: 0.2em; border-bottom: 
 table { border-collapse: collapse; margin: 0.8em 0 1.2em; font-variant-numeric: tabular-nums; }
 th, td { border: 1px solid #d0d7de; padding: 5px 12px; text-align: left; vertical-align: top; }
 th { background: #f6f8fa; }
-td.num, th.num { text-align: right; white-space: nowrap; }
+td.num, th.num { text-align: right; }
+td.num { white-space: nowrap; }
 tbody tr:nth-child(even) td { background: #fafbfc; }
-table#summary td:first-child, table#twins td:first-child { font-weight: 600; }
+table#summary td:first-child, table#twins td:first-child { font-weight: 600; white-space: nowrap; }
 figure { margin: 1.2em 0 2.2em; }
 figure img { display: block; max-width: 100%; height: auto; margin: 0 auto; }
 figcaption { margin-top: 0.5em; color: #57606a; font-size: 0.93em; }

@@ -2,8 +2,10 @@
 
 For a seed, the scratch model and its torch.nn twin start from identical weights (same ``torch.manual_seed``
 before construction) and see the training examples in the same order (the same data generator seed), so any gap
-between their curves can only come from the layers themselves: the size of that gap is the study's evidence
-that the layers are right. The result is one JSON-serialisable dict, the input of :func:`write_report`.
+between their curves can only come from the layers themselves. Beside them a rounding control (a second torch.nn
+run whose batches have their samples permuted, see :mod:`.twins`) shows how far float rounding alone carries two
+runs apart; :mod:`.verdict` compares the two gaps. The result is one JSON-serialisable dict, the input of
+:func:`write_report`.
 """
 
 from __future__ import annotations
@@ -14,62 +16,88 @@ from collections.abc import Callable
 import torch
 
 from ..environment import environment
-from ..training import TrainConfig, evaluate, process_device, train
+from ..models import build_model
+from ..training import TrainConfig, evaluate, process_device
 from .config import StudyConfig
+from .twins import Builder, TwinRuns, train_twins
+from .verdict import verdict
 
 MODEL_KEYS = ("cnn-scratch", "cnn-torch", "mlp-scratch", "mlp-torch")
+ARCHS = ("cnn", "mlp")
+METRICS_KEYS = ("summary", "twin_gap", "control_gap", "twins", "models", "controls", "environment", "data")
 
 Progress = Callable[[str, dict[str, float]], None]
 
 
-def run_study(config: StudyConfig, data, data_info: dict, on_epoch: Progress | None = None) -> dict:
-    """Train the four models for every seed and gather everything the report shows.
+def runs_per_seed(config: StudyConfig) -> int:
+    """How many training runs one seed takes: four models, and a control per architecture unless switched off."""
+    return len(MODEL_KEYS) + (len(ARCHS) if config.control else 0)
+
+
+def run_study(
+    config: StudyConfig, data, data_info: dict, on_epoch: Progress | None = None, build: Builder = build_model
+) -> dict:
+    """Train the four models (and the controls) for every seed and gather everything the report shows.
 
     Args:
         config: the study configuration.
         data: a :class:`scratchnn.data.Split` (or anything with ``x_train, y_train, x_test, y_test``).
         data_info: dataset name, provenance and sizes, copied into the result.
-        on_epoch: called as ``on_epoch("cnn-scratch seed 0", metrics)`` after every epoch.
+        on_epoch: called as ``on_epoch("cnn-scratch seed 0", metrics)`` after every epoch of every run.
+        build: ``build(model, impl, activation)`` makes each model (default :func:`scratchnn.models.build_model`);
+            a test passes one that puts a broken layer into the scratch models.
     """
     models: dict[str, dict] = {}
-    trained: dict[tuple[str, int], torch.nn.Module] = {}
+    controls: dict[str, dict] = {}
+    twins: dict[str, dict] = {arch: {"seeds": []} for arch in ARCHS}
     for seed in range(config.seeds):
-        for key in MODEL_KEYS:
-            arch, impl = key.split("-")
-            result = train(
-                _train_config(config, arch, impl, seed),
-                data,
-                on_epoch=(lambda m, k=f"{key} seed {seed}": on_epoch(k, m)) if on_epoch else None,
+        for arch in ARCHS:
+            label = (lambda role, m, a=arch, s=seed: on_epoch(f"{a}-{role} seed {s}", m)) if on_epoch else None
+            runs = train_twins(
+                _train_config(config, arch, seed), data, control=config.control, build=build, on_epoch=label
             )
-            entry = models.setdefault(
-                key,
-                {"model": arch, "impl": impl, "runs": [], "params": sum(p.numel() for p in result.model.parameters())},
-            )
-            entry["runs"].append(
-                {
-                    "seed": seed,
-                    "wall_time": result.wall_time,
-                    "history": result.history,
-                    "final": result.final,
-                    "confusion": _confusion(result.model, data),
-                }
-            )
-            trained[key, seed] = result.model
+            _collect(models, controls, arch, seed, runs, data)
+            twins[arch]["seeds"].append({"seed": seed, "first_step": runs.first_step, "gaps": runs.gaps})
+            if arch == "cnn" and seed == 0:
+                artifact_source = runs.members["scratch"].model
+    for arch in ARCHS:
+        twins[arch]["verdict"] = verdict(twins[arch]["seeds"], len(data.y_test))
     return {
         "config": config.to_dict(),
         "environment": _flat(environment(process_device(config.device))),
         "data": {**data_info, "label_counts": {"train": _counts(data.y_train), "test": _counts(data.y_test)}},
         "models": models,
+        "controls": controls,
         "summary": summarise(models),
-        "twin_gap": {arch: twin_gap(models, arch, trained, config.seeds) for arch in ("cnn", "mlp")},
-        "artifacts": artifacts(trained["cnn-scratch", 0], data),
+        "twins": twins,
+        "twin_gap": {arch: largest_gaps(twins[arch]["seeds"], "scratch") for arch in ARCHS},
+        "control_gap": {arch: largest_gaps(twins[arch]["seeds"], "control") for arch in ARCHS if config.control},
+        "artifacts": artifacts(artifact_source, data),
     }
 
 
-def _train_config(config: StudyConfig, arch: str, impl: str, seed: int) -> TrainConfig:
+def _collect(models: dict, controls: dict, arch: str, seed: int, runs: TwinRuns, data) -> None:
+    """File each run of one architecture and seed under ``models`` (scratch, torch) or ``controls``."""
+    for role, member in runs.members.items():
+        key = f"{arch}-{role}"
+        params = sum(p.numel() for p in member.model.parameters())
+        target = controls if role == "control" else models
+        entry = target.setdefault(key, {"model": arch, "impl": role, "runs": [], "params": params})
+        run = {"seed": seed, "wall_time": member.wall_time, "history": member.history}
+        run["final"] = {k: member.history[-1][k] for k in ("train_loss", "test_loss", "test_accuracy")}
+        if role != "control":
+            run["confusion"] = _confusion(member.model, data)
+        entry["runs"].append(run)
+
+
+def metrics(result: dict) -> dict:
+    """What ``metrics.json`` keeps of a study's result: everything but the figures' raw material."""
+    return {key: result[key] for key in METRICS_KEYS if key in result}
+
+
+def _train_config(config: StudyConfig, arch: str, seed: int) -> TrainConfig:
     return TrainConfig(
         model=arch,
-        impl=impl,
         activation=config.activation,
         epochs=config.epochs,
         batch_size=config.batch_size,
@@ -120,30 +148,15 @@ def summarise(models: dict[str, dict]) -> dict[str, dict[str, float]]:
     return summary
 
 
-def twin_gap(models: dict[str, dict], arch: str, trained: dict, seeds: int) -> dict[str, float]:
-    """The largest difference between ``<arch>-scratch`` and ``<arch>-torch`` over all epochs and seeds."""
-    gaps = {
-        "max_test_loss_gap": 0.0,
-        "max_train_loss_gap": 0.0,
-        "max_test_accuracy_gap": 0.0,
-        "final_max_param_diff": 0.0,
+def largest_gaps(seeds: list[dict], role: str) -> dict[str, float]:
+    """The largest difference between ``role`` (scratch or control) and the torch.nn run over all epochs and seeds."""
+    columns = {
+        "max_test_loss_gap": "test_loss",
+        "max_train_loss_gap": "train_loss",
+        "max_test_accuracy_gap": "test_accuracy",
     }
-    for seed in range(seeds):
-        ours, theirs = (models[f"{arch}-{impl}"]["runs"][seed]["history"] for impl in ("scratch", "torch"))
-        for a, b in zip(ours, theirs, strict=True):
-            for name, metric in (
-                ("max_test_loss_gap", "test_loss"),
-                ("max_train_loss_gap", "train_loss"),
-                ("max_test_accuracy_gap", "test_accuracy"),
-            ):
-                gaps[name] = max(gaps[name], abs(a[metric] - b[metric]))
-        pairs = zip(
-            trained[f"{arch}-scratch", seed].state_dict().values(),
-            trained[f"{arch}-torch", seed].state_dict().values(),
-            strict=True,
-        )
-        diff = max((a.float() - b.float()).abs().max().item() for a, b in pairs)
-        gaps["final_max_param_diff"] = max(gaps["final_max_param_diff"], diff)
+    gaps = {name: max(max(s["gaps"][role][metric]) for s in seeds) for name, metric in columns.items()}
+    gaps["final_max_param_diff"] = max(s["gaps"][role]["max_abs_dw"][-1] for s in seeds)
     return gaps
 
 

@@ -115,12 +115,24 @@ def _test_metrics(model: nn.Module, data: Splits, world: World) -> tuple[float, 
     return loss_sum / len(data.y_test), correct / len(data.y_test)
 
 
-def _train_epoch(model, optimizer, data: Splits, batch_size: int | None, generator: torch.Generator, world: World):
+def _train_epoch(
+    model,
+    optimizer,
+    data: Splits,
+    batch_size: int | None,
+    generator: torch.Generator,
+    world: World,
+    within_batch: torch.Generator | None = None,
+):
     """One pass over the training data; returns the mean loss and accuracy of the batches as trained.
 
     Every rank draws the same order; of each global batch of ``size`` examples it trains on its slice
     (:meth:`World.share`) with its mean loss scaled by ``n_rank * world.size / size``. DDP averages the ranks'
     gradients, so the step follows ``(1/size) * sum of the batch's per-example gradients``, as one process does.
+
+    ``within_batch``: when given, each global batch's samples are permuted among themselves with it before the
+    ranks take their slices (the batches and their order are unchanged; only the order of the sums over the batch
+    differs - the study's rounding control).
     """
     model.train()
     n = len(data.x_train)
@@ -128,8 +140,7 @@ def _train_epoch(model, optimizer, data: Splits, batch_size: int | None, generat
     total_loss, correct = 0.0, 0
     for start in range(0, n, batch_size or n):
         size = min(batch_size or n, n - start)  # this global batch; the last one may be shorter
-        lo, hi = world.share(size)
-        idx = order[start + lo : start + hi] if order is not None else slice(start + lo, start + hi)
+        idx = _batch_rows(order, start, size, within_batch, world, data.x_train.device)
         xb, yb = data.x_train[idx], data.y_train[idx]
         logits = model(xb)  # (n_rank, 10)
         loss = F.cross_entropy(logits, yb) if len(yb) else logits.sum()  # an empty slice: 0, zero gradients
@@ -147,6 +158,16 @@ def _wrap(model: nn.Module, device: torch.device) -> nn.Module:
     if not initialised():
         return model
     return DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+
+
+def _batch_rows(order, start: int, size: int, within_batch, world: World, device):
+    """This rank's rows of the global batch of ``size`` examples at ``start`` of the epoch's ``order``."""
+    lo, hi = world.share(size)
+    if within_batch is None:
+        return order[start + lo : start + hi] if order is not None else slice(start + lo, start + hi)
+    rows = order[start : start + size] if order is not None else torch.arange(start, start + size, device=device)
+    rows = rows[torch.randperm(size, generator=within_batch).to(device)]  # (size,)
+    return rows[lo:hi]
 
 
 def train(
