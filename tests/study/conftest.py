@@ -137,7 +137,7 @@ def _twins(rng: np.random.Generator, seeds: int, epochs: int, scratch_scale: flo
                 "test_accuracy": [0.0] * (epochs - 1) + [0.001],
                 "max_abs_dw": _drift(rng, epochs, 1e-7 * scale, 5.0),
             }
-        first = {"scratch": {"loss": 1e-7, "grad": 4e-6 * scale}, "control": {"loss": 1e-7, "grad": 4e-6}}
+        first = {"scratch": {"loss": 1e-7, "grad": 4e-6}, "control": {"loss": 1e-7, "grad": 4e-6}}
         entries.append({"seed": seed, "first_step": first, "gaps": gaps})
     return {"seeds": entries, "verdict": verdict(entries, 1000)}
 

@@ -34,8 +34,8 @@ def _panel(ax, arch: str, entry: dict, metric: str) -> None:
     verdict = entry["verdict"]
     title = f"{arch}: {ROWS[metric][0]}"
     if verdict["envelope"]:
-        bound = verdict["factor"] * verdict["envelope"][metric]
-        ax.axhline(bound, color="tab:red", linestyle=":", label=f"{verdict['factor']:g}× the control's largest")
+        allowed = verdict["factor"] * verdict.get("first_step_ratio", 1.0)
+        ax.axhline(allowed * verdict["envelope"][metric], color="tab:red", linestyle=":", label="the verdict's bound")
         title += f" (scratch / control: {verdict['ratio'][metric]:.2g}×)"
     if verdict["exit"] is not None:
         ax.axvline(verdict["exit"]["epoch"], color="tab:red", linewidth=1, label="left the bounds")

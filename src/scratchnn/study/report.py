@@ -216,7 +216,8 @@ def _twins(result: dict) -> list:
     factor = next(iter(result["twins"].values()))["verdict"]["factor"]
     caption = (
         "The scratch–torch.nn gap (solid) and the control–torch.nn gap (dashed) per epoch, one line per seed, on log "
-        f"axes; dotted red: {factor:g}× the control's largest gap, the verdict's bound; each panel's title gives the "
+        f"axes; dotted red: the verdict's bound, {factor:g}× the control's largest gap (times the first-step ratio "
+        "where the scratch twin's first step differs more than the control's); each panel's title gives the "
         "scratch gap's largest value as a multiple of the control's. Gaps of exactly zero are drawn at the bottom edge."
     )
     blocks.append(Image("twin_gap", 1, "Gap to torch.nn per epoch", caption, plot_gaps.twin_gaps(result)))
