@@ -24,6 +24,7 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor
+from torch._prims_common import suggest_memory_format
 
 NAMESPACE = "scratchnn"
 AUTOCAST_KEYS = {"cpu": "AutocastCPU", "cuda": "AutocastCUDA"}  # device type: its autocast dispatch key
@@ -102,27 +103,72 @@ def vmap_batch_first(op: Callable, info, in_dims: tuple, *args, batch_args: int 
     return out.unflatten(0, (B, -1)), 0  # (B, N, ...)
 
 
-def like(result: Tensor, template: Tensor) -> Tensor:
-    """``result`` laid out as ``torch.empty_like(template)`` (what the fake kernels promise): a copy only when the
-    strides differ."""
-    out = torch.empty_like(template)
-    return result if result.stride() == out.stride() else out.copy_(result)
-
-
 def memory_format(*tensors: Tensor) -> torch.memory_format:
-    """torch's rule for a convolution's or pooling's output: channels_last when any of the 4-D ``tensors`` is laid
-    out so (contiguous in channels_last order and not in the default one)."""
-    for t in tensors:
-        if t.dim() == 4 and not t.is_contiguous() and _channels_last(t):
-            return torch.channels_last
+    """torch's rule for a convolution's or pooling's output: channels_last when any of the 4-D ``tensors`` has
+    channels_last strides (``Tensor.suggest_memory_format``, which reads the strides even of size-1 dims)."""
+    if any(suggested_format(t) == torch.channels_last for t in tensors):
+        return torch.channels_last
     return torch.contiguous_format
 
 
-def _channels_last(t: Tensor) -> bool:
+def suggested_format(t: Tensor) -> torch.memory_format:
+    """``t.suggest_memory_format()`` for a 4-D tensor, else (and under vmap, which hides strides) the default."""
+    if t.dim() != 4:
+        return torch.contiguous_format
     try:
-        return t.is_contiguous(memory_format=torch.channels_last)
+        return suggest_memory_format(t)
     except RuntimeError:  # vmap cannot query layouts of batched tensors: the default layout, as torch.func gives
-        return False
+        return torch.contiguous_format
+
+
+def conv_formats(x: Tensor, weight: Tensor, padding_mode: str) -> tuple[torch.memory_format, ...]:
+    """torch's memory formats for a convolution's ``(output, grad input, grad weight)``.
+
+    torch.nn pads first for non-zero modes: reflect/replicate padding keeps the input's format and its backward
+    gives the input's; circular padding (concatenation) is contiguous either way. The convolution then takes
+    channels_last when its (padded) input or its weight is so (the mkldnn/cudnn rule) for output, grad input and
+    grad weight alike."""
+    padded = torch.contiguous_format if padding_mode == "circular" else suggested_format(x)
+    conv = memory_format(weight) if padded == torch.contiguous_format else torch.channels_last
+    return conv, conv if padding_mode == "zeros" else padded, conv
+
+
+class _GradFormat(torch.autograd.Function):
+    """The identity, whose backward lays the gradient out in a given memory format (values unchanged)."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(t: Tensor, fmt: torch.memory_format) -> Tensor:
+        return torch.ops.aten.alias(t)  # a view with t's very strides (view_as re-strides size-1 dims)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        ctx.fmt = inputs[1]
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        """``dL/dt = g``, copied into ``fmt`` when laid out otherwise."""
+        return grad.contiguous(memory_format=ctx.fmt), None
+
+
+def grad_format(t: Tensor, fmt: torch.memory_format) -> Tensor:
+    """``t`` itself, but its gradient comes back channels_last when ``fmt`` is (the ``'autograd'`` engine's ops
+    would give it in their own layout); a no-op for the default format or a tensor that needs no gradient."""
+    if fmt != torch.channels_last or not (t.requires_grad and torch.is_grad_enabled()) or _exporting():
+        return t
+    return _GradFormat.apply(t, fmt)
+
+
+def _exporting() -> bool:
+    return torch.onnx.is_in_onnx_export()
+
+
+def like(result: Tensor, template: Tensor, fmt: torch.memory_format = torch.preserve_format) -> Tensor:
+    """``result`` laid out as ``torch.empty_like(template, memory_format=fmt)`` (what the fake kernels promise): a
+    copy only when the strides differ."""
+    out = torch.empty_like(template, memory_format=fmt)
+    return result if result.stride() == out.stride() else out.copy_(result)
 
 
 def vmap_elementwise(op: Callable, info, in_dims: tuple, *tensors: Tensor):

@@ -49,7 +49,7 @@ def relu_backward(grad: Tensor, y: Tensor) -> Tensor:
     ``0 * inf`` and ``0 * NaN`` are NaN where torch gives 0, so a non-finite gradient takes the select (its sum is
     finite only if every element is). Elsewhere the select is one kernel, and the check would make the host wait.
     """
-    out = torch.empty_like(grad)
+    out = torch.empty_like(y)  # laid out like x, as torch's gradient is
     if grad.device.type != "cpu" or not surely_finite(grad):
         return torch.where(y != 0, grad, grad.new_zeros(()), out=out)
     return torch.ne(y, 0, out=out).mul_(grad)
@@ -107,7 +107,7 @@ class LeakyReLUFunction(torch.autograd.Function):
     def backward(ctx, grad: Tensor):
         (x_or_y,) = ctx.saved_tensors
         slope = torch.where(x_or_y > 0, 1.0, ctx.negative_slope).to(grad.dtype)
-        return grad * slope, None
+        return slope * grad, None  # slope first: the product is laid out like x, as torch's gradient is
 
 
 class SigmoidFunction(torch.autograd.Function):

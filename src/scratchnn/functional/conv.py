@@ -47,9 +47,10 @@ from .._dtypes import check_tensor, surely_finite
 from .._library import (
     autocast_inputs,
     composite,
+    conv_formats,
     differentiable_backward,
+    grad_format,
     like,
-    memory_format,
     register_autocast,
     vmap_batch_first,
     vmap_loop,
@@ -91,7 +92,7 @@ def conv2d_forward(x: Tensor, weight: Tensor, bias: Tensor | None, a: ConvArgs) 
     out = out.reshape(O, N, *out_size(x, weight.shape, a)).permute(1, 0, 2, 3)  # (N, O, H_out, W_out), a view
     if bias is not None:
         out = out + bias.reshape(1, O, 1, 1)
-    return out.contiguous(memory_format=memory_format(x, weight))
+    return out.contiguous(memory_format=conv_formats(x, weight, a.padding_mode)[0])
 
 
 def _grad_input(grad: Tensor, x: Tensor, weight: Tensor, a: ConvArgs) -> Tensor:
@@ -131,14 +132,14 @@ def conv2d_op(
     if not _blocked(x, weight, a):
         return conv2d_forward(x, weight, bias, a)
     out = conv2d_plane(x, weight, bias, a.padding, a.padding_mode, a.dilation, a.groups)  # (N, O, H_out, W_out)
-    return out.contiguous(memory_format=memory_format(x, weight))
+    return out.contiguous(memory_format=conv_formats(x, weight, a.padding_mode)[0])
 
 
 @conv2d_op.register_fake
 def _(x, weight, bias, stride, padding, dilation, groups, padding_mode):
     a = ConvArgs(tuple(stride), tuple(padding), tuple(dilation), groups, padding_mode)
     shape = (x.shape[0], weight.shape[0], *out_size(x, weight.shape, a))
-    return torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=memory_format(x, weight))
+    return torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=conv_formats(x, weight, padding_mode)[0])
 
 
 @torch.library.custom_op("scratchnn::conv2d_input_grad", mutates_args=())
@@ -161,7 +162,7 @@ def conv2d_input_grad(
         )
     else:
         grad_x = _grad_input(_grad_columns(grad_out, a.groups), x, weight, a)  # (N, C, H, W)
-    return like(grad_x, x)
+    return like(grad_x, x, conv_formats(x, weight, padding_mode)[1])
 
 
 @torch.library.custom_op("scratchnn::conv2d_weight_grad", mutates_args=())
@@ -184,11 +185,13 @@ def conv2d_weight_grad(
         )
     else:
         grad_w = _grad_weight(_grad_columns(grad_out, a.groups), x, weight.shape, a)
-    return like(grad_w, weight)
+    return like(grad_w, weight, conv_formats(x, weight, padding_mode)[2])
 
 
-for _grad_op, _template in ((conv2d_input_grad, 1), (conv2d_weight_grad, 2)):
-    _grad_op.register_fake(lambda *args, i=_template: torch.empty_like(args[i]))
+for _grad_op, _which in ((conv2d_input_grad, 1), (conv2d_weight_grad, 2)):  # grad input is like x, grad weight W
+    _grad_op.register_fake(
+        lambda g, x, w, *a, i=_which: torch.empty_like((x, w)[i - 1], memory_format=conv_formats(x, w, a[-1])[i])
+    )
 conv2d_op.register_vmap(partial(vmap_batch_first, conv2d_op))  # only x batched: the vmapped dim folds into N
 conv2d_input_grad.register_vmap(partial(vmap_batch_first, conv2d_input_grad, batch_args=2))  # samples independent
 conv2d_weight_grad.register_vmap(partial(vmap_loop, conv2d_weight_grad))  # sums over the batch: one call per index
@@ -233,9 +236,11 @@ class Conv2dFunction(torch.autograd.Function):
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad_out.sum((0, 2, 3))  # (O,)
         if differentiable_backward():
-            g = _grad_columns(grad_out, a.groups)  # (G, O/G, N*L)
-            grad_x = _grad_input(g, x, weight, a) if ctx.needs_input_grad[0] else None
-            grad_w = _grad_weight(g, x, weight.shape, a) if ctx.needs_input_grad[1] else None
+            g, (_, fx, fw) = _grad_columns(grad_out, a.groups), conv_formats(x, weight, a.padding_mode)
+            grad_x = _grad_input(g, x, weight, a).contiguous(memory_format=fx) if ctx.needs_input_grad[0] else None
+            grad_w = (
+                _grad_weight(g, x, weight.shape, a).contiguous(memory_format=fw) if ctx.needs_input_grad[1] else None
+            )
             return grad_x, grad_w, grad_b, None
         if ctx.needs_input_grad[0]:
             grad_x = conv2d_input_grad(grad_out, x, weight, *_op_args(a))
@@ -310,7 +315,8 @@ def conv2d(
     if x.shape[1] == 0:  # no input channels: torch returns an empty (N, 0, H_out, W_out)
         out = x.new_empty(x.shape[0], 0, *out_size(x, weight.shape, args))
     elif composite(resolve_backward(backward)):
-        out = conv2d_forward(x, weight, bias, args)
+        _, fx, fw = conv_formats(x, weight, padding_mode)  # the gradients in torch's layout, as the manual engine's
+        out = conv2d_forward(grad_format(x, fx), grad_format(weight, fw), bias, args)
     else:
         out = Conv2dFunction.apply(x, weight, bias, args)
     return out.squeeze(0) if unbatched else out

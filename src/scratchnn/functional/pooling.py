@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from .._dtypes import check_tensor, may_hold_nan
-from .._library import composite, memory_format, vmap_batch_first
+from .._library import composite, grad_format, memory_format, vmap_batch_first
 from ._mode import resolve_backward
 from ._pool_geometry import PoolGeometry, check_pool_input
 from ._windows import Pair, batched
@@ -157,7 +157,7 @@ class MaxPool2dFunction(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx, inputs, output) -> None:
-        ctx.size = tuple(inputs[0].shape[-2:])
+        ctx.size, ctx.fmt = tuple(inputs[0].shape[-2:]), memory_format(inputs[0])
         ctx.save_for_backward(output[1])  # the indices: modified in place before backward, they raise there
         ctx.mark_non_differentiable(output[1])
 
@@ -165,7 +165,7 @@ class MaxPool2dFunction(torch.autograd.Function):
     def backward(ctx, grad_out: Tensor, _grad_indices: Tensor):
         """``dL/dx[p] = sum of g[o] over the outputs o whose window's winner sits at p``."""
         (indices,) = ctx.saved_tensors
-        return max_pool2d_backward(grad_out, indices, ctx.size), None
+        return max_pool2d_backward(grad_out, indices, ctx.size).contiguous(memory_format=ctx.fmt), None
 
 
 max_pool2d_op.register_autograd(
@@ -191,8 +191,8 @@ def max_pool2d(
     x, unbatched = batched(input, "max_pool2d")
     geo = PoolGeometry("max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode)
     if composite(resolve_backward(backward)):
-        values, tap = max_pool2d_forward(x, geo)
         fmt = memory_format(x)
+        values, tap = max_pool2d_forward(grad_format(x, fmt), geo)  # the gradient laid out like x, as torch's
         out, indices = values.contiguous(memory_format=fmt), winner_positions(tap, geo).contiguous(memory_format=fmt)
     else:
         out, indices = MaxPool2dFunction.apply(x, geo)
@@ -255,13 +255,14 @@ class AvgPool2dFunction(torch.autograd.Function):
     @staticmethod
     def setup_context(ctx, inputs, output) -> None:
         _, ctx.geo, divisor = inputs
+        ctx.fmt = memory_format(inputs[0])
         ctx.save_for_backward(divisor)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
         """``dL/dx[p] = sum over windows o containing p of g[o] / divisor[o]``."""
         (divisor,) = ctx.saved_tensors
-        return avg_pool2d_backward(grad_out, ctx.geo, divisor), None, None
+        return avg_pool2d_backward(grad_out, ctx.geo, divisor).contiguous(memory_format=ctx.fmt), None, None
 
 
 def avg_pool2d(
@@ -288,7 +289,7 @@ def avg_pool2d(
         raise RuntimeError(f"divisor must be not zero, but got divisor_override={divisor_override}")
     divisor = avg_divisor(geo, count_include_pad, divisor_override, x.device)
     if composite(resolve_backward(backward)):
-        out = AvgPool2dFunction.forward(x, geo, divisor)
+        out = AvgPool2dFunction.forward(grad_format(x, memory_format(x)), geo, divisor)  # grad laid out like x
     else:
         out = AvgPool2dFunction.apply(x, geo, divisor)
     return out.squeeze(0) if unbatched else out

@@ -74,7 +74,8 @@ def verdict(
         if ours.error is not None:
             detail = f"neither supports it; the reference: {why(theirs.error)}"
             return CheckRow(label, engine, check, True, math.nan, math.nan, detail, status="n/a")
-        return CheckRow(label, engine, check, True, math.nan, math.nan, "the reference does not support it")
+        detail = f"the reference does not support it: {why(theirs.error)}"
+        return CheckRow(label, engine, check, True, math.nan, math.nan, detail)
     if ours.error is not None:
         return CheckRow(label, engine, check, False, math.nan, math.nan, why(ours.error))
     return match(label, engine, check, ours.seen or {}, theirs.seen or {}, compare)

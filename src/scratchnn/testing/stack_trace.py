@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 import torch
+from torch import Tensor
 
 from .report import reason, shorten
 from .stack_core import Observations, Probe, Skip, forward_backward, outputs, quiet
@@ -72,8 +73,20 @@ def onnx_exported(probe: Probe) -> Observations:
     got = session.run(None, {session.get_inputs()[0].name: x.cpu().numpy()})
     outs = [torch.from_numpy(g) for g in got]
     with torch.no_grad():
-        n = len(outputs(probe.module(x)))
-    return {("output" if n == 1 else f"output {i}"): o for i, o in enumerate(outs[:n])}
+        eager = outputs(probe.module(x))
+    for i, (o, e) in enumerate(zip(outs, eager, strict=False)):
+        _check_exported(o, e.detach().cpu(), i)
+    return {("output" if len(eager) == 1 else f"output {i}"): o for i, o in enumerate(outs[: len(eager)])}
+
+
+def _check_exported(got: Tensor, eager: Tensor, i: int) -> None:
+    """A side whose ONNX graph computes something else than the module itself does not support the export (torch's
+    own exporter, for one, writes ``AvgPool2d(divisor_override=...)`` as a plain ``AveragePool``, which divides by
+    the window's size): its outputs are no reference for the other side's."""
+    try:
+        torch.testing.assert_close(got, eager, rtol=1e-3, atol=1e-4, equal_nan=True, check_dtype=False)
+    except AssertionError as e:
+        raise ValueError(f"onnxruntime's output {i} differs from the module's own: {reason(e)}") from None
 
 
 _FRAME = re.compile(r'File "([^"]+)", line (\d+), in \S+\n\s*(.+)')
