@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor
-from torch._prims_common import suggest_memory_format
+from torch._prims_common import are_strides_like_channels_last_or_false
 
 NAMESPACE = "scratchnn"
 AUTOCAST_KEYS = {"cpu": "AutocastCPU", "cuda": "AutocastCUDA"}  # device type: its autocast dispatch key
@@ -115,8 +115,9 @@ def suggested_format(t: Tensor) -> torch.memory_format:
     """``t.suggest_memory_format()`` for a 4-D tensor, else (and under vmap, which hides strides) the default."""
     if t.dim() != 4:
         return torch.contiguous_format
-    try:
-        return suggest_memory_format(t)
+    try:  # suggest_memory_format's stride rule, without its layout read (dynamo bans .layout in a Function's backward)
+        like_channels_last = are_strides_like_channels_last_or_false(t.shape, t.stride())
+        return torch.channels_last if like_channels_last else torch.contiguous_format
     except RuntimeError:  # vmap cannot query layouts of batched tensors: the default layout, as torch.func gives
         return torch.contiguous_format
 
