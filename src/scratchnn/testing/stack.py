@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from .report import CheckRow, reason
 from .stack_core import Compare, Outcome, Probe, Skip, attempt, engine_context, verdict
 from .stack_ddp import ddp_outcomes, ddp_reason
-from .stack_eager import autocast, channels_last, meta_device, per_sample_grads, pickled, vmapped
+from .stack_eager import autocast, autocast_dtype, channels_last, meta_device, per_sample_grads, pickled, vmapped
 from .stack_trace import compiled, exported, onnx_exported, trace_reason
 
 FEATURES = (
@@ -80,6 +80,8 @@ def stack_rows(
         "reference": Probe(reference, x, build_r, device, compile_backend),
     }
     tolerant = _tolerant(compare)
+    # Under autocast every result, float32 gradients of float32 inputs included, went through the low dtype.
+    autocast_tolerant = _tolerant(compare, autocast_dtype(device.type))
     ddp = ddp_outcomes(sides, engines) if DDP_ROW in features else {}
     rows = []
     for engine in engines:
@@ -87,7 +89,8 @@ def stack_rows(
             for check, feature, why in FEATURES:
                 name = f"{check} [{compile_backend}]" if feature is compiled else check
                 if check in features:
-                    rows.append(_feature_row(sides, feature, why, label, engine, name, tolerant))
+                    fits = autocast_tolerant if feature is autocast else tolerant
+                    rows.append(_feature_row(sides, feature, why, label, engine, name, fits))
         if ddp:
             pair = ddp[("candidate", engine)], ddp[("reference", engine)]
             rows.append(verdict(label, engine, DDP_ROW, *pair, tolerant, ddp_reason))
@@ -112,11 +115,15 @@ def _fresh(probe: Probe) -> Probe:
     return Probe(module, probe.x, probe.build, probe.device, probe.compile_backend)
 
 
-def _tolerant(compare: Compare) -> Compare:
-    """``compare``, except that low-precision tensors (autocast) get their dtype's rtol, scaled, as atol too."""
+def _tolerant(compare: Compare, computed_in: torch.dtype | None = None) -> Compare:
+    """``compare``, except that low-precision tensors get their dtype's rtol, scaled, as atol too.
+
+    ``computed_in``: a low dtype every floating result went through (autocast), whatever dtype it is returned in.
+    """
 
     def check(actual: Tensor, expected: Tensor) -> None:
-        rtol = LOW_PRECISION.get(expected.dtype)
+        low = computed_in if computed_in is not None and expected.is_floating_point() else expected.dtype
+        rtol = LOW_PRECISION.get(low)
         if rtol is None or not expected.numel():
             compare(actual, expected)
             return
