@@ -15,24 +15,23 @@ once per epoch, the test set is split across the ranks the same way, and only ra
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
+from .._atomic import write_json
 from ..environment import environment
 from ..models import build_model
 from .checkpoint import (
     CHECKPOINT,
-    atomic_write_bytes,
     check_world_size,
     load_checkpoint,
     restore_rng_state,
@@ -262,8 +261,3 @@ def _resume(run_dir: Path | None, config: TrainConfig, model, optimizer, generat
     optimizer.load_state_dict(state["optimizer"])
     restore_rng_state(state["rng"], generator, device if initialised() else None)
     return list(state["history"]), int(state["epoch"]), float(state.get("wall_time", 0.0))
-
-
-def write_json(path: Path, value: Any) -> None:
-    """Atomically write ``value`` as indented JSON."""
-    atomic_write_bytes(path, lambda f: f.write(json.dumps(value, indent=2).encode() + b"\n"))
