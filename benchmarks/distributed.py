@@ -32,8 +32,8 @@ sys.path.insert(0, str(SRC))
 
 import torch  # noqa: E402
 
+from scratchnn.data import prepare_data  # noqa: E402
 from scratchnn.training import TrainConfig, train  # noqa: E402
-from scratchnn.training.data import prepare_data  # noqa: E402
 from scratchnn.training.distributed import World, init_process_group, is_rank_zero, shutdown  # noqa: E402
 
 VARIANTS = {"1 process, 1 thread": (1, 1), "1 process, 2 threads": (1, 2), "2 processes, 1 thread each": (2, 1)}

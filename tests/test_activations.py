@@ -10,15 +10,8 @@ from torch import nn
 
 import scratchnn
 import scratchnn.functional as SF
+from scratchnn.reference import TorchSquare
 from strategies import LAYOUTS, assert_low_precision_forward, assert_matches_torch, randn, relayout, seeds, shapes
-
-
-class TorchSquare(nn.Module):
-    """torch has no Square module; ``torch.square`` is the reference."""
-
-    def forward(self, x):
-        return torch.square(x)
-
 
 # id: (our module, torch's module); LeakyReLU with its default slope, a larger one and a negative one
 ACTIVATIONS = {
@@ -130,6 +123,12 @@ def test_non_finite_inputs_and_gradients_match_torch(name):
     torch.testing.assert_close(results[0], results[1], equal_nan=True)
 
 
+def test_functional_relu_passes_the_gradient_of_nan_like_torch():
+    x = torch.tensor([float("nan"), 1.0, -1.0, 0.0], requires_grad=True)
+    ours = torch.autograd.grad(SF.relu(x).sum(), x)[0]
+    assert torch.equal(ours, torch.autograd.grad(torch.relu(x).sum(), x)[0])
+
+
 # ----------------------------------------------------------------------------------- shapes and layouts
 
 
@@ -145,6 +144,14 @@ def test_empty_input(name):
 def test_low_precision_forward(name, dtype, shape, seed):
     ours, theirs = _twins(name)
     assert_low_precision_forward(ours, theirs, 3 * randn(shape, seed, dtype), **LOW_PRECISION[dtype])
+
+
+@pytest.mark.parametrize("op", ["relu", "sigmoid", "tanh"])
+def test_integer_input_gives_torchs_dtype_and_values(op):
+    x = torch.tensor([[-3, 0, 2]])
+    ours, theirs = getattr(SF, op)(x), getattr(torch, op)(x)
+    assert ours.dtype == theirs.dtype
+    torch.testing.assert_close(ours, theirs)
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)

@@ -4,14 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import scratchnn
+from hand_written import LAYERS, SWITCHED
 
-LAYERS = {
-    "Conv2d": (lambda b: scratchnn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect", backward=b), (2, 3, 6, 6)),
-    "Linear": (lambda b: scratchnn.Linear(5, 4, backward=b), (3, 5)),
-    "MaxPool2d": (lambda b: scratchnn.MaxPool2d(3, 2, 1, backward=b), (2, 3, 7, 7)),
-    "AvgPool2d": (lambda b: scratchnn.AvgPool2d(3, 2, 1, backward=b), (2, 3, 7, 7)),
-}
 THROUGH_THE_FORWARD = {
     "Im2ColBackward0",
     "UnfoldBackward0",
@@ -40,12 +34,12 @@ def graph(out: torch.Tensor) -> set[str]:
     return seen
 
 
-@pytest.mark.parametrize("name", LAYERS)
+@pytest.mark.parametrize("name", SWITCHED)
 def test_default_graph_is_one_hand_written_node(name):
-    build, shape = LAYERS[name]
+    build, shape, function = LAYERS[name]
     out = build(None)(torch.randn(shape, requires_grad=True))
     nodes = graph(out)
-    assert {n for n in nodes if n.endswith("FunctionBackward")} == {f"{name}FunctionBackward"}
+    assert {n for n in nodes if n.endswith("FunctionBackward")} == {f"{function.__name__}Backward"}
     assert not nodes & THROUGH_THE_FORWARD, nodes
     assert graph(build("autograd")(torch.randn(shape, requires_grad=True))) & THROUGH_THE_FORWARD
 
@@ -60,11 +54,11 @@ def _raising_on_backward(original):
     return patched
 
 
-@pytest.mark.parametrize("name", ["Conv2d", "MaxPool2d", "AvgPool2d"])
+@pytest.mark.parametrize("name", [name for name in SWITCHED if name != "Linear"])  # Linear unfolds nothing
 def test_autograd_through_unfold_raising_does_not_touch_the_default_path(monkeypatch, name):
     monkeypatch.setattr(F, "unfold", _raising_on_backward(F.unfold))
     monkeypatch.setattr(torch.Tensor, "unfold", _raising_on_backward(torch.Tensor.unfold))
-    build, shape = LAYERS[name]
+    build, shape, _ = LAYERS[name]
     x = torch.randn(shape, requires_grad=True)
     build(None)(x).sum().backward()  # hand-written: nothing to differentiate through
     assert x.grad is not None

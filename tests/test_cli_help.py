@@ -79,7 +79,7 @@ def test_both_sizes_all_on_the_embedded_digits_is_a_usage_error(tmp_path, capsys
 
 
 def test_train_size_all_takes_what_the_test_part_leaves():
-    from scratchnn.training.data import prepare_data
+    from scratchnn.data import prepare_data
 
     data, _ = prepare_data("mnist", None, False, None, 1000)
     assert (len(data.y_train), len(data.y_test)) == (9000, 1000)

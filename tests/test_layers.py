@@ -9,6 +9,7 @@ from torch._library.custom_ops import OPDEFS
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import scratchnn
+from hand_written import LAYERS, SWITCHED
 from scratchnn import autograd as SA
 from scratchnn import functional as SF
 from strategies import BACKWARDS, randn
@@ -179,25 +180,6 @@ def test_module_activation_is_a_registered_child():
 
 # ------------------------------------------------------------------------------- the from-scratch path
 
-# name: (build(backward), an input shape, the Function of the hand-written path); activations have no switch
-LAYERS = {
-    "Conv2d": (lambda b: scratchnn.Conv2d(2, 4, 3, padding=1, backward=b), (2, 2, 6, 5), SF.Conv2dFunction),
-    "Conv2d-reflect": (
-        lambda b: scratchnn.Conv2d(2, 4, 3, padding=1, padding_mode="reflect", backward=b),
-        (2, 2, 6, 5),
-        SF.Conv2dFunction,
-    ),
-    "Linear": (lambda b: scratchnn.Linear(5, 3, backward=b), (2, 5), SF.LinearFunction),
-    "MaxPool2d": (lambda b: scratchnn.MaxPool2d(2, padding=1, backward=b), (2, 2, 6, 5), SF.MaxPool2dFunction),
-    "AvgPool2d": (lambda b: scratchnn.AvgPool2d(3, 2, 1, backward=b), (2, 2, 6, 5), SF.AvgPool2dFunction),
-    "ReLU": (lambda b: scratchnn.ReLU(), (2, 5), SA.ReLUFunction),
-    "LeakyReLU": (lambda b: scratchnn.LeakyReLU(), (2, 5), SA.LeakyReLUFunction),
-    "Sigmoid": (lambda b: scratchnn.Sigmoid(), (2, 5), SA.SigmoidFunction),
-    "Tanh": (lambda b: scratchnn.Tanh(), (2, 5), SA.TanhFunction),
-    "SiLU": (lambda b: scratchnn.SiLU(), (2, 5), SA.SiLUFunction),
-    "Square": (lambda b: scratchnn.Square(), (2, 5), SA.SquareFunction),
-}
-SWITCHED = ["Conv2d", "Conv2d-reflect", "Linear", "MaxPool2d", "AvgPool2d"]
 LIBRARY_OPS = {  # torch's own implementations of the layers; scratchnn must reach none of them
     torch.nn.functional: ["conv2d", "max_pool2d", "max_pool2d_with_indices", "avg_pool2d", "linear"],
     torch: ["conv2d", "convolution", "max_pool2d", "max_pool2d_with_indices", "avg_pool2d"],

@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as TF
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -166,6 +167,27 @@ def test_non_contiguous_grad_output(name, backward, layout, data, seed):
     grad = relayout(randn((out[0] if isinstance(out, tuple) else out).shape, seed + 1), layout)
     assume(not grad.is_contiguous())
     assert_matches_torch(ours, theirs, x, grad=grad)
+
+
+# ------------------------------------------------------------------------------ ceil_mode at the edges
+
+
+@pytest.mark.parametrize("op", ["max_pool2d", "avg_pool2d"])
+def test_ceil_mode_window_wider_than_the_input_gives_torchs_output(op):
+    x = torch.randn(1, 2, 2, 2, requires_grad=True)
+    ours, theirs = getattr(SF, op)(x, 3, 2, ceil_mode=True), getattr(TF, op)(x, 3, 2, ceil_mode=True)
+    torch.testing.assert_close(ours, theirs)
+    g = torch.randn_like(theirs)
+    torch.testing.assert_close(torch.autograd.grad(ours, x, g)[0], torch.autograd.grad(theirs, x, g)[0])
+
+
+@pytest.mark.parametrize("op", ["max_pool2d", "avg_pool2d"])
+def test_ceil_mode_with_no_window_at_all_is_an_error_in_both(op):
+    x = torch.randn(1, 2, 1, 1)
+    with pytest.raises(RuntimeError, match="Output size is too small"):
+        getattr(TF, op)(x, 3, 2, ceil_mode=True)
+    with pytest.raises(RuntimeError, match=r"output size .* is too small"):
+        getattr(SF, op)(x, 3, 2, ceil_mode=True)
 
 
 # ----------------------------------------------------------------------------- max pooling: ties, indices

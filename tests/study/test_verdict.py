@@ -10,11 +10,11 @@ import torch
 
 import scratchnn
 import scratchnn.functional as SF
+from scratchnn.data import prepare_data
 from scratchnn.models import build_model
 from scratchnn.study.config import study_config
 from scratchnn.study.run import metrics, run_study
 from scratchnn.study.verdict import FACTOR, FIRST_STEP_BOUND, verdict
-from scratchnn.training.data import prepare_data
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "fixtures"))
 from broken_layers import PermutedConv2d

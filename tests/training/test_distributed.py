@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from scratchnn.data import prepare_data
 from scratchnn.training import TrainConfig, train
-from scratchnn.training.data import prepare_data
 from scratchnn.training.distributed import World
 
 # 301 examples in global batches of 25: every batch splits 13/12 over 2 ranks, and the last one (1 example)

@@ -111,6 +111,15 @@ def test_user_mistakes_are_one_line_exit_2(tmp_path, args, message):
     assert result.stdout == ""
 
 
+def test_resume_pointed_at_a_file_is_a_one_line_error_and_keeps_the_file(tmp_path):
+    not_a_run = tmp_path / "file.txt"
+    not_a_run.write_text("hello")
+    result = scratchnn("train", "--resume", str(not_a_run))
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "cannot resume" in result.stderr
+    assert not_a_run.read_text() == "hello"
+
+
 def test_resume_refuses_a_different_config_and_keeps_the_run(tmp_path):
     first = scratchnn(*SMALL_MLP, "--out", str(tmp_path))
     run_dir = last_line(first)

@@ -77,18 +77,10 @@ def preset_default(name: str, presets: dict[str, dict], fallback: object) -> str
 
 
 def add_size_flags(p: argparse.ArgumentParser, train_default: str, test_default: str) -> None:
-    p.add_argument(
-        "--train-size",
-        type=size_or_all,
-        metavar="N|all",
-        help=f"training examples, stratified by class; all: the whole training set {train_default}",
-    )
-    p.add_argument(
-        "--test-size",
-        type=size_or_all,
-        metavar="N|all",
-        help=f"test examples, stratified by class; all: the whole test set {test_default}",
-    )
+    """``--train-size`` and ``--test-size``, whose defaults ``--help`` shows as given."""
+    for part, name, default in (("train", "training", train_default), ("test", "test", test_default)):
+        help_text = f"{name} examples, stratified by class; all: the whole {name} set {default}"
+        p.add_argument(f"--{part}-size", type=size_or_all, metavar="N|all", help=help_text)
 
 
 def _int_at_least(text: str, low: int, expected: str) -> int:

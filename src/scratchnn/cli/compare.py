@@ -6,16 +6,16 @@ import argparse
 import dataclasses
 import time
 
-from ..data import DataError
+from .._atomic import write_json
+from ..data import DataError, prepare_data
 from ..layers import ACTIVATIONS
 from ..study import write_report
 from ..study.config import PRESETS, StudyConfig, study_config
+from ..study.metrics_csv import write_metrics_csv
 from ..study.run import metrics, run_study, runs_per_seed
 from ..training import CONFIG, METRICS, process_device
 from ..training.config import DEVICES, OPTIMIZERS
-from ..training.data import prepare_data
 from ..training.distributed import check_examples, check_setup, from_rank_zero, init_process_group, is_rank_zero
-from ..training.loop import write_json
 from ._common import (
     Progress,
     UsageError,
@@ -26,7 +26,6 @@ from ._common import (
     positive_int,
     preset_default,
 )
-from .metrics_csv import write_metrics_csv
 
 PRESET_HELP = {
     "quick": "8 epochs of Adam at batch 256 on 4,000/1,000 digits: the study in about a minute on 2 cores",

@@ -12,13 +12,12 @@ import functools
 import json
 from pathlib import Path
 
-from ..data import DataError
+from ..data import DataError, prepare_data
 from ..layers import ACTIVATIONS
 from ..models import IMPLS, MODELS
 from ..training import CHECKPOINT, CONFIG, TrainConfig, load_checkpoint, process_device, train
 from ..training.checkpoint import check_world_size
 from ..training.config import DEVICES, OPTIMIZERS
-from ..training.data import prepare_data
 from ..training.distributed import (
     BACKENDS,
     check_examples,

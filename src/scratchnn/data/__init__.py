@@ -7,14 +7,16 @@
 Modules: :mod:`.idx` (the IDX format), :mod:`.checksum` (digests of decompressed bytes), :mod:`.catalog`
 (files, digests and mirrors of each dataset), :mod:`.download` (mirrors, retries, atomic verified writes),
 :mod:`.embedded` (the shipped subset), :mod:`.sources` (``load_dataset``), :mod:`.splits` (stratified splits
-and standardisation), :mod:`.errors` (``DataError`` and its subclasses).
+and standardisation), :mod:`.prepare` (``prepare_data``: a run's data flags to standardised tensors),
+:mod:`.errors` (``DataError`` and its subclasses).
 """
 
+from . import errors
 from .catalog import DATASETS, DatasetSpec, cache_dir, get_spec
 from .dataset import Dataset
 from .download import DownloadOptions, download_file
 from .embedded import load_embedded
-from .errors import (
+from .errors import (  # noqa: F401 (exported through errors.__all__, below)
     ChecksumError,
     CorruptFileError,
     CountMismatchError,
@@ -32,30 +34,16 @@ from .errors import (
     UnknownDatasetError,
 )
 from .idx import parse_idx, read_idx, read_images_and_labels
+from .prepare import prepare_data
 from .sources import load_dataset, load_splits, resolve_data_dir
 from .splits import Split, split_dataset, standardise, stratified_indices, stratified_subset, to_float
 
 __all__ = [
     "DATASETS",
-    "ChecksumError",
-    "CorruptFileError",
-    "CountMismatchError",
-    "DataError",
     "Dataset",
     "DatasetSpec",
-    "DownloadError",
     "DownloadOptions",
-    "IdxDimsError",
-    "IdxError",
-    "IdxMagicError",
-    "IdxTrailingBytesError",
-    "IdxTruncatedError",
-    "IdxTypeError",
-    "LabelValueError",
-    "MissingFileError",
     "Split",
-    "SplitSizeError",
-    "UnknownDatasetError",
     "cache_dir",
     "download_file",
     "get_spec",
@@ -63,6 +51,7 @@ __all__ = [
     "load_embedded",
     "load_splits",
     "parse_idx",
+    "prepare_data",
     "read_idx",
     "read_images_and_labels",
     "resolve_data_dir",
@@ -72,3 +61,4 @@ __all__ = [
     "stratified_subset",
     "to_float",
 ]
+__all__ += errors.__all__

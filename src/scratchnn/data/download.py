@@ -94,13 +94,21 @@ def download_file(
     if destination.exists():
         return destination
     _prepare(directory, mirrors)
+    _from_first_good_mirror(filename, directory, mirrors, sha256, options)
+    return destination
+
+
+def _from_first_good_mirror(
+    filename: str, directory: Path, mirrors: Sequence[str], sha256: str | None, options: DownloadOptions
+) -> None:
+    """Try the mirrors in order until one delivers a valid copy; else one error that lists each one's failure."""
     failures: list[str] = []
     wrong_content = False
     for mirror in mirrors:
         url = mirror.rstrip("/") + "/" + filename
         try:
-            _fetch_verified(url, destination, sha256, options)
-            return destination
+            _fetch_verified(url, directory / filename, sha256, options)
+            return
         except _FetchFailed as e:
             failures.append(f"{url}: {e}")
         except DataError as e:

@@ -69,13 +69,18 @@ def load_dataset(
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}, expected one of {', '.join(repr(s) for s in SPLITS)}")
     if spec.name == "mnist" and data_dir is None and not download:
-        if split != "all":
-            raise DataError(
-                f"the embedded MNIST subset has no official {split!r} split: use split='all' and "
-                "scratchnn.data.split_dataset, or give a data_dir with the full MNIST files"
-            )
-        return load_embedded()
+        return _load_embedded(split)
     return _load_official(spec, resolve_data_dir(spec, data_dir), split, download, verify, options)
+
+
+def _load_embedded(split: str) -> Dataset:
+    """The MNIST subset shipped in the package, which has no official split: only ``'all'``."""
+    if split != "all":
+        raise DataError(
+            f"the embedded MNIST subset has no official {split!r} split: use split='all' and "
+            "scratchnn.data.split_dataset, or give a data_dir with the full MNIST files"
+        )
+    return load_embedded()
 
 
 def _load_official(spec, directory: Path, split: str, download: bool, verify: bool, options) -> Dataset:

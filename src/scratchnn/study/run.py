@@ -10,6 +10,7 @@ runs apart; :mod:`.verdict` compares the two gaps. The result is one JSON-serial
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from collections.abc import Callable
 
@@ -96,23 +97,12 @@ def metrics(result: dict) -> dict:
 
 
 def _train_config(config: StudyConfig, arch: str, seed: int) -> TrainConfig:
-    return TrainConfig(
-        model=arch,
-        activation=config.activation,
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        lr=config.lr(arch),
-        optimizer=config.optimizer,
-        weight_decay=config.weight_decay(arch),
-        seed=seed,
-        deterministic=config.deterministic,
-        device=config.device,
-        dataset=config.dataset,
-        data_dir=config.data_dir,
-        download=config.download,
-        train_size=config.train_size,
-        test_size=config.test_size,
-    )
+    """One model's run of the study: the fields the two configs share copied, then the model, its learning rate
+    and weight decay, and the seed."""
+    shared = {f.name for f in dataclasses.fields(TrainConfig)} & {f.name for f in dataclasses.fields(StudyConfig)}
+    values = {name: getattr(config, name) for name in shared}
+    values.update(model=arch, lr=config.lr(arch), weight_decay=config.weight_decay(arch), seed=seed)
+    return TrainConfig(**values)
 
 
 def _counts(labels: torch.Tensor) -> list[int]:

@@ -20,9 +20,8 @@ weights), the earliest place where a wrong layer shows.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -31,27 +30,13 @@ from torch import Tensor, nn
 from ..models import build_model
 from ..training import TrainConfig, process_device
 from ..training.distributed import World
-from ..training.loop import Splits, _test_metrics, _train_epoch, _wrap, deterministic_mode, make_optimizer
+from ..training.loop import Run, Splits, data_parallel, deterministic_mode, make_optimizer, run_epoch, to_device
 
 ROLES = ("scratch", "torch", "control")
 GAP_METRICS = ("test_loss", "train_loss", "test_accuracy", "max_abs_dw")
 CONTROL_SEED_OFFSET = 1  # the control's in-batch permutations are drawn from a generator seeded with seed + 1
 
 Builder = Callable[[str, str, str], nn.Module]  # build(model, impl, activation), e.g. scratchnn.models.build_model
-
-
-@dataclass
-class Member:
-    """One of the lockstep runs: its model (``net`` trains it: DDP in a process group), optimizer, generators,
-    per-epoch history and training time."""
-
-    model: nn.Module
-    net: nn.Module
-    optimizer: torch.optim.Optimizer
-    order: torch.Generator
-    within_batch: torch.Generator | None
-    history: list[dict[str, float]] = field(default_factory=list)
-    wall_time: float = 0.0
 
 
 @dataclass
@@ -62,18 +47,18 @@ class TwinRuns:
     run; ``first_step[role]`` holds the relative ``loss`` and ``grad`` differences before any step.
     """
 
-    members: dict[str, Member]
+    members: dict[str, Run]
     gaps: dict[str, dict[str, list[float]]]
     first_step: dict[str, dict[str, float]]
 
 
-def _member(config: TrainConfig, role: str, build: Builder, device: torch.device) -> Member:
+def _member(config: TrainConfig, role: str, build: Builder, device: torch.device) -> Run:
     torch.manual_seed(config.seed)
     impl = "scratch" if role == "scratch" else "torch"
     model = build(config.model, impl, config.activation).to(device)
     within = torch.Generator().manual_seed(config.seed + CONTROL_SEED_OFFSET) if role == "control" else None
     order = torch.Generator().manual_seed(config.seed)
-    return Member(model, _wrap(model, device), make_optimizer(config, model), order, within)
+    return Run(model, data_parallel(model, device), make_optimizer(config, model), order, within)
 
 
 def loss_and_grads(model: nn.Module, x: Tensor, y: Tensor) -> tuple[float, list[Tensor]]:
@@ -101,7 +86,7 @@ def first_step_gap(ours: tuple[float, list[Tensor]], reference: tuple[float, lis
     return {"loss": abs(loss - ref_loss) / abs(ref_loss), "grad": worst}
 
 
-def _first_steps(members: dict[str, Member], data: Splits, batch_size: int | None, seed: int) -> dict:
+def _first_steps(members: dict[str, Run], data: Splits, batch_size: int | None, seed: int) -> dict:
     """The first step's gaps on the first ``batch_size`` training images (the control sees them permuted)."""
     x, y = data.x_train[: batch_size or len(data.x_train)], data.y_train[: batch_size or len(data.y_train)]
     reference = loss_and_grads(members["torch"].model, x, y)
@@ -113,23 +98,6 @@ def _first_steps(members: dict[str, Member], data: Splits, batch_size: int | Non
     return gaps
 
 
-def _epoch(member: Member, data: Splits, config: TrainConfig, epoch: int, world: World) -> dict[str, float]:
-    start = time.perf_counter()
-    args = (member.net, member.optimizer, data, config.batch_size, member.order, world, member.within_batch)
-    train_loss, train_accuracy = _train_epoch(*args)
-    test_loss, test_accuracy = _test_metrics(member.model, data, world)
-    member.wall_time += time.perf_counter() - start
-    row = {
-        "epoch": epoch,
-        "train_loss": train_loss,
-        "train_accuracy": train_accuracy,
-        "test_loss": test_loss,
-        "test_accuracy": test_accuracy,
-    }
-    member.history.append(row)
-    return row
-
-
 @torch.no_grad()
 def max_abs_dw(model: nn.Module, reference: nn.Module) -> float:
     """The largest absolute difference between corresponding entries of the two models' state_dicts."""
@@ -137,7 +105,7 @@ def max_abs_dw(model: nn.Module, reference: nn.Module) -> float:
     return max((a.float() - b.float()).abs().max().item() for a, b in pairs)
 
 
-def _record_gaps(gaps: dict[str, list[float]], member: Member, reference: Member) -> None:
+def _record_gaps(gaps: dict[str, list[float]], member: Run, reference: Run) -> None:
     ours, theirs = member.history[-1], reference.history[-1]
     for metric in GAP_METRICS[:3]:
         gaps[metric].append(abs(ours[metric] - theirs[metric]))
@@ -165,12 +133,12 @@ def train_twins(
     roles = ROLES if control else ROLES[:2]
     with deterministic_mode(config.deterministic):
         members = {role: _member(config, role, build, device) for role in roles}
-        data = Splits(*(t.to(device) for t in (data.x_train, data.y_train, data.x_test, data.y_test)))
+        data = to_device(data, device)
         first_step = _first_steps(members, data, config.batch_size, config.seed)
         gaps = {role: {metric: [] for metric in GAP_METRICS} for role in roles if role != "torch"}
         for epoch in range(1, config.epochs + 1):
             for role, member in members.items():
-                row = _epoch(member, data, config, epoch, world)
+                row = run_epoch(member, data, config.batch_size, world, epoch)
                 if on_epoch is not None:
                     on_epoch(role, row)
             for role, role_gaps in gaps.items():

@@ -2,34 +2,20 @@
 
 A checkpoint holds everything needed to continue a run as if it had never stopped: the model and optimizer
 state, the epoch just finished, the config, the metrics so far and every random-number state (torch's global
-generator, the data-order generator, CUDA's). Writing goes to a temporary file in the same directory, then
-``os.replace`` — a kill at any moment leaves either the old checkpoint or the new one, never half a file.
+generator, the data-order generator, CUDA's). Writing goes through :mod:`scratchnn._atomic`: a kill at any
+moment leaves either the old checkpoint or the new one, never half a file.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .._atomic import atomic_write_bytes
+
 CHECKPOINT = "checkpoint.pt"
-
-
-def atomic_write_bytes(path: Path, write) -> None:
-    """Call ``write(file)`` on a temp file beside ``path``, fsync it, then rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:

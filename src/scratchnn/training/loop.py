@@ -15,24 +15,23 @@ once per epoch, the test set is split across the ranks the same way, and only ra
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
+from .._atomic import write_json
 from ..environment import environment
 from ..models import build_model
 from .checkpoint import (
     CHECKPOINT,
-    atomic_write_bytes,
     check_world_size,
     load_checkpoint,
     restore_rng_state,
@@ -66,6 +65,22 @@ class TrainResult:
     def final(self) -> dict[str, float]:
         last = self.history[-1]
         return {k: last[k] for k in ("train_loss", "test_loss", "test_accuracy")}
+
+
+@dataclass
+class Run:
+    """One model in training: the model, what trains it (``net``: DistributedDataParallel in a process group,
+    else the model), its optimizer, the data-order generator, the generator that permutes the samples within each
+    batch (the study's rounding control; ``None``: no permutation), the per-epoch metrics so far and the time
+    spent training and testing."""
+
+    model: nn.Module
+    net: nn.Module
+    optimizer: torch.optim.Optimizer
+    order: torch.Generator
+    within_batch: torch.Generator | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+    wall_time: float = 0.0
 
 
 @contextlib.contextmanager
@@ -153,7 +168,7 @@ def _train_epoch(
     return total_loss / n, correct / n
 
 
-def _wrap(model: nn.Module, device: torch.device) -> nn.Module:
+def data_parallel(model: nn.Module, device: torch.device) -> nn.Module:
     """In a process group, DistributedDataParallel (its all-reduce averages the ranks' gradients); else the model."""
     if not initialised():
         return model
@@ -196,55 +211,79 @@ def train(
     check_examples(len(data.x_train), world.size)
     writes = run_dir is not None and world.rank == 0
     with deterministic_mode(config.deterministic):
-        torch.manual_seed(config.seed)
-        model = build_model(config.model, config.impl, config.activation).to(device)
-        optimizer = make_optimizer(config, model)
-        generator = torch.Generator().manual_seed(config.seed)
-        history, done, wall = [], 0, 0.0
-        if resume:
-            history, done, wall = _resume(run_dir, config, model, optimizer, generator, world, device)
-        elif writes:
-            write_json(run_dir / CONFIG, config.to_dict())
-        net = _wrap(model, device)
-        data = Splits(*(t.to(device) for t in (data.x_train, data.y_train, data.x_test, data.y_test)))
+        run, done = _start(config, run_dir, resume, writes, world, device)
+        data = to_device(data, device)
         for epoch in range(done + 1, config.epochs + 1):
-            start = time.perf_counter()
-            train_loss, train_acc = _train_epoch(net, optimizer, data, config.batch_size, generator, world)
-            test_loss, test_acc = _test_metrics(model, data, world)
-            wall += time.perf_counter() - start
-            history.append(
-                {
-                    "epoch": epoch,
-                    "train_loss": train_loss,
-                    "train_accuracy": train_acc,
-                    "test_loss": test_loss,
-                    "test_accuracy": test_acc,
-                }
-            )
+            row = run_epoch(run, data, config.batch_size, world, epoch)
             if on_epoch is not None:
-                on_epoch(history[-1])
-            every = config.checkpoint_every
-            if writes and ((every and epoch % every == 0) or epoch == config.epochs):
-                _checkpoint(run_dir, config, model, optimizer, generator, history, wall, world, device)
-    result = TrainResult(model, history, wall)
+                on_epoch(row)
+            if writes and _checkpoint_due(config, epoch):
+                _checkpoint(run_dir, config, run, world, device)
+    result = TrainResult(run.model, run.history, run.wall_time)
     env = environment(device)  # in a process group, gathers every rank's device: every rank calls it
     if writes:
-        metrics = {"final": result.final, "history": history, "wall_time": wall, "environment": env}
+        metrics = {"final": result.final, "history": run.history, "wall_time": run.wall_time, "environment": env}
         write_json(run_dir / METRICS, metrics)
     return result
 
 
-def _checkpoint(run_dir: Path, config, model, optimizer, generator, history, wall: float, world, device) -> None:
+def to_device(data, device: torch.device) -> Splits:
+    """``data``'s four tensors (``x_train, y_train, x_test, y_test``) on ``device``."""
+    return Splits(*(t.to(device) for t in (data.x_train, data.y_train, data.x_test, data.y_test)))
+
+
+def run_epoch(run: Run, data: Splits, batch_size: int | None, world: World, epoch: int) -> dict[str, float]:
+    """Train ``run`` for one epoch, then test it; its metrics are appended to ``run.history`` and returned, the time
+    it took added to ``run.wall_time``."""
+    start = time.perf_counter()
+    train_args = (run.net, run.optimizer, data, batch_size, run.order, world, run.within_batch)
+    train_loss, train_accuracy = _train_epoch(*train_args)
+    test_loss, test_accuracy = _test_metrics(run.model, data, world)
+    run.wall_time += time.perf_counter() - start
+    metrics = {
+        "epoch": epoch,
+        "train_loss": train_loss,
+        "train_accuracy": train_accuracy,
+        "test_loss": test_loss,
+        "test_accuracy": test_accuracy,
+    }
+    run.history.append(metrics)
+    return metrics
+
+
+def _start(config: TrainConfig, run_dir: Path | None, resume: bool, writes: bool, world: World, device):
+    """``(run, epochs done)``: the seeded run, restored from ``run_dir``'s checkpoint when resuming; else a new run
+    (0 epochs), whose config is written to ``run_dir`` when this process ``writes``."""
+    torch.manual_seed(config.seed)
+    model = build_model(config.model, config.impl, config.activation).to(device)
+    optimizer = make_optimizer(config, model)
+    generator = torch.Generator().manual_seed(config.seed)
+    history, done, wall = [], 0, 0.0
+    if resume:
+        history, done, wall = _resume(run_dir, config, model, optimizer, generator, world, device)
+    elif writes:
+        write_json(run_dir / CONFIG, config.to_dict())
+    net = data_parallel(model, device)
+    return Run(model, net, optimizer, generator, history=history, wall_time=wall), done
+
+
+def _checkpoint_due(config: TrainConfig, epoch: int) -> bool:
+    """Every ``checkpoint_every`` epochs (never, for 0) and after the last."""
+    every = config.checkpoint_every
+    return bool(every and epoch % every == 0) or epoch == config.epochs
+
+
+def _checkpoint(run_dir: Path, config: TrainConfig, run: Run, world: World, device) -> None:
     save_checkpoint(
         run_dir / CHECKPOINT,
         {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "epoch": history[-1]["epoch"],
+            "model": run.model.state_dict(),
+            "optimizer": run.optimizer.state_dict(),
+            "epoch": run.history[-1]["epoch"],
             "config": config.to_dict(),
-            "rng": rng_state(generator, device if initialised() else None),
-            "history": history,
-            "wall_time": wall,
+            "rng": rng_state(run.order, device if initialised() else None),
+            "history": run.history,
+            "wall_time": run.wall_time,
             "world_size": world.size,
         },
     )
@@ -262,8 +301,3 @@ def _resume(run_dir: Path | None, config: TrainConfig, model, optimizer, generat
     optimizer.load_state_dict(state["optimizer"])
     restore_rng_state(state["rng"], generator, device if initialised() else None)
     return list(state["history"]), int(state["epoch"]), float(state.get("wall_time", 0.0))
-
-
-def write_json(path: Path, value: Any) -> None:
-    """Atomically write ``value`` as indented JSON."""
-    atomic_write_bytes(path, lambda f: f.write(json.dumps(value, indent=2).encode() + b"\n"))

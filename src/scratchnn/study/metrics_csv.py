@@ -7,7 +7,7 @@ import csv
 import io
 from pathlib import Path
 
-from ..training.checkpoint import atomic_write_bytes
+from .._atomic import atomic_write_bytes
 
 COLUMNS = ("model", "impl", "seed", "epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
 

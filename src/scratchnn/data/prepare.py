@@ -1,9 +1,10 @@
-"""From a config's data flags to standardised training and test tensors."""
+"""``prepare_data``: from a run's data flags (dataset, directory, download, sizes, seed) to the standardised
+training and test tensors a model trains on."""
 
 from __future__ import annotations
 
-from ..data import load_dataset, load_splits, split_dataset, standardise, stratified_subset
-from ..data.splits import Split
+from .sources import load_dataset, load_splits
+from .splits import Split, split_dataset, standardise, stratified_subset
 
 
 def prepare_data(
@@ -43,3 +44,6 @@ def _embedded_sizes(available: int, train_size: int | None, test_size: int | Non
     if test_size is None:
         return train_size, available - train_size
     return train_size, test_size
+
+
+__all__ = ["prepare_data"]
