@@ -114,7 +114,9 @@ def test_bench_records_the_load_and_stops_it(tmp_path, capsys):
     assert len(pids) == 1 and not running(pids[0])
     result = json.loads(path.read_text())
     assert result["config"]["contend"] == 1 and result["contention"] == {"processes": 1, "held": True}
-    assert "beside 1 busy process, one per core" in out.splitlines()[0] == format_table(result).splitlines()[0]
+    assert out.splitlines()[0] == format_table(result).splitlines()[0]
+    assert "beside 1 busy process it started, one per core" in out.splitlines()[0]
+    assert len(result["load_average"]["start"]) == len(result["load_average"]["end"]) == 3
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 128 + signal.SIGTERM)])

@@ -86,12 +86,14 @@ def run_bench(
 ) -> dict[str, Any]:
     """Run the selected cases; ``on_case(i, total, case)`` is called before each, ``on_contention(load)`` once the
     competing processes spin (with ``config.contend``). Returns the result dict: the :func:`environment` keys,
-    ``config`` (resolved), ``cases`` (name -> description), ``rows`` and ``contention``: the processes that competed
-    and whether they ``held`` until the last case ended."""
+    ``config`` (resolved), ``cases`` (name -> description), ``rows``, ``contention``: the processes that competed
+    and whether they ``held`` until the last case ended, and ``load_average``: the system's 1, 5 and 15 minute
+    load averages at the ``start`` and ``end`` (``None`` where the system has none), which show how busy the
+    machine was with other work."""
     config = config.resolved()
     device = torch.device(config.device)
     cases = select_cases(config.cases, config.quick)
-    rows = []
+    rows, load_start = [], _load_average()
     with Contention(config.contend) as load:
         if on_contention is not None and config.contend:
             on_contention(load)
@@ -107,7 +109,16 @@ def run_bench(
         "cases": {case.name: case.description for case in cases},
         "rows": rows,
         "contention": {"processes": config.contend, "held": held},
+        "load_average": {"start": load_start, "end": _load_average()},
     }
+
+
+def _load_average() -> list[float] | None:
+    """The system's 1, 5 and 15 minute load averages (runnable processes), or ``None`` where it has none."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
 
 
 def _measure_phase(case: Case, phase: str, device: torch.device, config: BenchConfig) -> list[dict[str, Any]]:

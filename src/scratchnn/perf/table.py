@@ -32,12 +32,13 @@ def _title(result: dict[str, Any]) -> str:
 
 
 def _load(contention: dict[str, Any] | None) -> str:
-    """What competed for the CPU: nothing started by the bench, or N busy processes (and whether they held)."""
+    """The load the bench started beside itself (``--contend``): none, or N busy processes, and whether they held.
+    Other programs running on the machine are not known to it."""
     if not contention or not contention["processes"]:
-        return "no competing load"
+        return "no competing load started"
     n = contention["processes"]
     held = "" if contention["held"] else " (ended before the last case: figures partly without load)"
-    return f"beside {n} busy process{'es' * (n > 1)}, one per core{held}"
+    return f"beside {n} busy process{'es' * (n > 1)} it started, one per core{held}"
 
 
 def _cells(row: dict[str, Any]) -> tuple[str, ...]:
