@@ -15,7 +15,7 @@ stopped however the measurement ends:
   had its default action, which is restored afterwards), so ``kill PID`` unwinds through ``__exit__`` too;
 - an ``atexit`` hook stops competitors still running when the interpreter exits;
 - each competitor runs in a session of its own, so Ctrl-C on a terminal reaches only this process, which stops it;
-- a competitor also ends by itself when this process is gone (SIGKILL runs no handler: the competitor notices that
+- a competitor also ends by itself when this process is gone (SIGKILL runs no handler: on Unix it notices that
   its parent changed within about a millisecond) and after ``limit_s`` seconds at the most.
 """
 
