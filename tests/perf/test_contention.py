@@ -139,6 +139,7 @@ def test_an_interrupted_bench_leaves_no_competitor_behind(signum, code):
         time.sleep(1.0)  # inside the timed rounds of the step
         bench.send_signal(signum)
         assert bench.wait(timeout=60) == code
+        assert signum != signal.SIGINT or lines.get(timeout=5).startswith("scratchnn bench: interrupted; competing")
     finally:
         bench.kill()
         bench.wait()

@@ -59,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise UsageError(str(e)) from None
     except KeyboardInterrupt:
-        print("scratchnn bench: interrupted; competing processes stopped", file=sys.stderr)
+        stopped = "; competing processes stopped" if args.contend else ""
+        print(f"scratchnn bench: interrupted{stopped}", file=sys.stderr)
         return 130
     print(format_table(result))
     if json_path is not None:
