@@ -7,8 +7,8 @@ import torch.nn.functional as F
 
 import scratchnn.functional as SF
 from scratchnn._dtypes import surely_finite
-from scratchnn.bench import cpu_peak_bytes
 from scratchnn.functional import _plane
+from scratchnn.perf import cpu_peak_bytes
 
 # (N, C, O, H, W, kernel, padding, dilation, groups, padding_mode)
 CASES = [
@@ -80,9 +80,9 @@ def test_conv_memory_stays_far_below_the_column_matrix():
 
 def test_cnn_training_step_peak_memory_is_within_the_target():
     """Issue 5's target: a CNN training step at batch 256 takes at most 1.5x the peak memory of torch.nn's."""
-    from scratchnn.bench.cases import CASES
-    from scratchnn.bench.memory import peak_bytes
-    from scratchnn.bench.tasks import build_tasks
+    from scratchnn.perf.cases import CASES
+    from scratchnn.perf.memory import peak_bytes
+    from scratchnn.perf.tasks import build_tasks
 
     case = next(c for c in CASES if c.name == "step.cnn.b256")
     tasks = build_tasks(case, "step", torch.device("cpu"))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
 
-from ..bench import BenchConfig, format_table, run_bench, write_json
-from ._common import UsageError, positive_int
+from ..perf import BenchConfig, Contention, format_table, run_bench, write_json
+from ..perf.run import DEVICES
+from ._common import UsageError, default_of, positive_int
 
 
 def add_parser(sub) -> None:
@@ -19,12 +21,8 @@ def add_parser(sub) -> None:
         "and MLP at its real shape, a 64->64 3x3 conv on 56x56, and whole training steps, for scratchnn (both "
         "backward engines) and torch.nn. Prints a table of times and ratios to torch.nn; --json also saves it.",
     )
-    p.add_argument(
-        "--device",
-        choices=("auto", "cpu", "cuda"),
-        default="auto",
-        help="auto: cuda if available, else cpu (default: auto)",
-    )
+    device_help = f"auto: cuda if available, else cpu {default_of(BenchConfig, 'device')}"
+    p.add_argument("--device", choices=DEVICES, default=BenchConfig.device, help=device_help)
     p.add_argument(
         "--json", metavar="PATH", help="also write the result here, a new file never overwritten (default: none)"
     )
@@ -42,23 +40,28 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--cases", metavar="PATTERN", help="only the cases matching this glob, e.g. 'cnn.*' or 'step.*' (default: all)"
     )
+    p.add_argument(
+        "--contend",
+        type=int,
+        default=BenchConfig.contend,
+        metavar="N",
+        help="measure under load: N busy processes, one per CPU core, from the first case to the end of the bench "
+        "(an hour at most), stopped however it ends (default: 0, no load)",
+    )
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     json_path = _new_json_path(args.json) if args.json else None
     try:
-        config = BenchConfig(
-            device=args.device,
-            repeats=args.repeats,
-            warmup=args.warmup,
-            quick=args.quick,
-            compile=args.compile,
-            cases=args.cases,
-        )
-        result = run_bench(config, on_case=_progress(time.perf_counter()))
+        config = BenchConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(BenchConfig)})
+        result = run_bench(config, on_case=_progress(time.perf_counter()), on_contention=_announce)
     except ValueError as e:
         raise UsageError(str(e)) from None
+    except KeyboardInterrupt:
+        stopped = "; competing processes stopped" if args.contend else ""
+        print(f"scratchnn bench: interrupted{stopped}", file=sys.stderr)
+        return 130
     print(format_table(result))
     if json_path is not None:
         try:
@@ -79,6 +82,14 @@ def _new_json_path(text: str) -> Path:
     if not path.parent.is_dir():
         raise UsageError(f"--json: directory {path.parent} does not exist")
     return path
+
+
+def _announce(load: Contention) -> None:
+    """The competing processes, on stderr, so that a user can see (and check) what ran beside the bench."""
+    pids = " ".join(str(pid) for pid in load.pids)
+    print(
+        f"contention: {load.processes} busy processes, pids {pids}, for {load.limit_s:.0f} s at most", file=sys.stderr
+    )
 
 
 def _progress(start: float):

@@ -3,6 +3,7 @@
 Every row holds the median time of one contender in one phase of one case, its ratio to torch.nn's median in the
 same phase (``ratio_vs_torch``, below 1 is faster than torch), its peak memory and the ratio of that to torch's
 (``mem_ratio``). Ratios, not absolute times, are what carries over from one (shared, noisy) machine to another.
+With ``contend``, that many busy processes (:class:`Contention`) compete for the CPU while every case runs.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch
 from ..environment import environment
 from ..training import resolve_device
 from .cases import Case, select_cases
+from .contention import Contention, check_processes
 from .memory import peak_bytes
 from .tasks import build_tasks, phases
 from .timing import measure, median_ms
@@ -43,6 +45,8 @@ class BenchConfig:
         compile: also time the training steps under ``torch.compile``. Default: on for cuda, off for cpu, where
             compiling takes one to two minutes per model.
         cases: a glob over case names such as ``'cnn.*'`` or ``'step.*'``; ``None`` runs all.
+        contend: competing processes, each keeping one CPU core busy while the cases run (a :class:`Contention`
+            from before the first case until the last one ends). Default: 0, a quiet machine.
     """
 
     device: str = "auto"
@@ -51,10 +55,12 @@ class BenchConfig:
     quick: bool = False
     compile: bool | None = None
     cases: str | None = None
+    contend: int = 0
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
             raise ValueError(f"device must be one of {DEVICES}, but got device={self.device!r}")
+        check_processes(self.contend, "contend")
         for name in ("repeats", "warmup"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
@@ -73,24 +79,46 @@ class BenchConfig:
         )
 
 
-def run_bench(config: BenchConfig, on_case: Callable[[int, int, Case], None] | None = None) -> dict[str, Any]:
-    """Run the selected cases; ``on_case(i, total, case)`` is called before each. Returns the result dict: the
-    :func:`environment` keys, ``config`` (resolved), ``cases`` (name -> description) and ``rows``."""
+def run_bench(
+    config: BenchConfig,
+    on_case: Callable[[int, int, Case], None] | None = None,
+    on_contention: Callable[[Contention], None] | None = None,
+) -> dict[str, Any]:
+    """Run the selected cases; ``on_case(i, total, case)`` is called before each, ``on_contention(load)`` once the
+    competing processes spin (with ``config.contend``). Returns the result dict: the :func:`environment` keys,
+    ``config`` (resolved), ``cases`` (name -> description), ``rows``, ``contention``: the processes that competed
+    and whether they ``held`` until the last case ended, and ``load_average``: the system's 1, 5 and 15 minute
+    load averages at the ``start`` and ``end`` (``None`` where the system has none), which show how busy the
+    machine was with other work."""
     config = config.resolved()
     device = torch.device(config.device)
     cases = select_cases(config.cases, config.quick)
-    rows = []
-    for i, case in enumerate(cases):
-        if on_case is not None:
-            on_case(i, len(cases), case)
-        for phase in phases(case, config.compile):
-            rows += _measure_phase(case, phase, device, config)
+    rows, load_start = [], _load_average()
+    with Contention(config.contend) as load:
+        if on_contention is not None and config.contend:
+            on_contention(load)
+        for i, case in enumerate(cases):
+            if on_case is not None:
+                on_case(i, len(cases), case)
+            for phase in phases(case, config.compile):
+                rows += _measure_phase(case, phase, device, config)
+        held = load.running()
     return {
         **environment(device),
         "config": dataclasses.asdict(config),
         "cases": {case.name: case.description for case in cases},
         "rows": rows,
+        "contention": {"processes": config.contend, "held": held},
+        "load_average": {"start": load_start, "end": _load_average()},
     }
+
+
+def _load_average() -> list[float] | None:
+    """The system's 1, 5 and 15 minute load averages (runnable processes), or ``None`` where it has none."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
 
 
 def _measure_phase(case: Case, phase: str, device: torch.device, config: BenchConfig) -> list[dict[str, Any]]:

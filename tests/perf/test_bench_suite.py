@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from scratchnn.bench import (
+from scratchnn.cli.main import main
+from scratchnn.perf import (
     CASES,
     BenchConfig,
     LayerCase,
@@ -20,9 +21,8 @@ from scratchnn.bench import (
     timing,
     write_json,
 )
-from scratchnn.bench.cases import pin_engine
-from scratchnn.bench.tasks import Task, phases
-from scratchnn.cli.main import main
+from scratchnn.perf.cases import pin_engine
+from scratchnn.perf.tasks import Task, phases
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 QUICK = BenchConfig(device="cpu", quick=True, repeats=2, warmup=1)
@@ -208,6 +208,9 @@ def test_cli_prints_the_table_and_writes_a_new_json(capsys, tmp_path):
         (["--repeats", "0"], "--repeats"),
         (["--warmup", "x"], "--warmup"),
         (["--device", "tpu"], "--device"),
+        (["--contend", "-1"], "contend must be an integer from 0 to the"),
+        (["--contend", "4096"], "but got contend=4096"),
+        (["--contend", "x"], "--contend"),
         (["--json", "{existing}"], "already exists"),
         (["--json", "{missing_dir}/out.json"], "does not exist"),
         pytest.param(

@@ -25,7 +25,7 @@ from torch.profiler import ProfilerActivity, profile, record_function
 
 from .tasks import Task
 
-MARK = "scratchnn.bench.call"
+MARK = "scratchnn.perf.call"
 
 
 def peak_bytes(task: Task, device: torch.device) -> int:

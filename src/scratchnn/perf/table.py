@@ -1,4 +1,4 @@
-"""The result of :func:`scratchnn.bench.run_bench` as a text table, one line per case, phase and contender."""
+"""The result of :func:`scratchnn.perf.run_bench` as a text table, one line per case, phase and contender."""
 
 from __future__ import annotations
 
@@ -26,8 +26,19 @@ def _title(result: dict[str, Any]) -> str:
     return (
         f"scratchnn {versions['scratchnn']} bench on {result['device']} ({result['device_name']}, "
         f"{result['threads']} threads), torch {versions['torch']}, {result['date']}; "
-        f"median of {config['repeats']} interleaved repeats after {config['warmup']} warm-up rounds"
+        f"median of {config['repeats']} interleaved repeats after {config['warmup']} warm-up rounds; "
+        f"{_load(result.get('contention'))}"
     )
+
+
+def _load(contention: dict[str, Any] | None) -> str:
+    """The load the bench started beside itself (``--contend``): none, or N busy processes, and whether they held.
+    Other programs running on the machine are not known to it."""
+    if not contention or not contention["processes"]:
+        return "no competing load started"
+    n = contention["processes"]
+    held = "" if contention["held"] else " (ended before the last case: figures partly without load)"
+    return f"beside {n} busy process{'es' * (n > 1)} it started, one per core{held}"
 
 
 def _cells(row: dict[str, Any]) -> tuple[str, ...]:
