@@ -10,15 +10,8 @@ from torch import nn
 
 import scratchnn
 import scratchnn.functional as SF
+from scratchnn.reference import TorchSquare
 from strategies import LAYOUTS, assert_low_precision_forward, assert_matches_torch, randn, relayout, seeds, shapes
-
-
-class TorchSquare(nn.Module):
-    """torch has no Square module; ``torch.square`` is the reference."""
-
-    def forward(self, x):
-        return torch.square(x)
-
 
 # id: (our module, torch's module); LeakyReLU with its default slope, a larger one and a negative one
 ACTIVATIONS = {

@@ -1,4 +1,4 @@
-"""Activation modules: thin ``nn.Module`` wrappers over the hand-written Functions in :mod:`scratchnn.autograd`.
+"""Activation modules: thin ``nn.Module`` wrappers over the functional forms in :mod:`scratchnn.functional.activation`.
 
 Each has the arguments, defaults and ``repr`` of its torch.nn namesake (``Square`` has none in torch), plus the
 keyword-only ``backward`` of the other layers (``'manual'`` or ``'autograd'``; ``None`` follows the global default).
