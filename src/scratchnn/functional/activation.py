@@ -36,7 +36,7 @@ from torch import Tensor
 
 from .._dtypes import check_float_input, check_tensor, surely_finite
 from .._library import differentiable_backward, vmap_elementwise
-from ._mode import resolve_backward
+from ._mode import composite
 
 # ------------------------------------------------------------------------------------ the autograd Functions
 
@@ -186,7 +186,7 @@ class SquareFunction(_SavesInput):
 
 
 def _run(function: type[torch.autograd.Function], backward: str | None, input: Tensor, *args) -> Tensor:
-    if resolve_backward(backward) == "autograd":
+    if composite(backward):
         return function.forward(input, *args)
     return function.apply(input, *args)
 

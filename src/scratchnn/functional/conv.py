@@ -46,7 +46,6 @@ from torch import Tensor
 from .._dtypes import check_tensor, surely_finite
 from .._library import (
     autocast_inputs,
-    composite,
     conv_formats,
     differentiable_backward,
     grad_format,
@@ -56,7 +55,7 @@ from .._library import (
     vmap_loop,
 )
 from ._conv_args import ConvArgs, check_input, conv_padding, out_size
-from ._mode import resolve_backward
+from ._mode import composite
 from ._plane import conv2d_plane, conv2d_plane_backward
 from ._windows import (
     PADDING_MODES,
@@ -314,7 +313,7 @@ def conv2d(
     check_input(x, weight, bias, args)
     if x.shape[1] == 0:  # no input channels: torch returns an empty (N, 0, H_out, W_out)
         out = x.new_empty(x.shape[0], 0, *out_size(x, weight.shape, args))
-    elif composite(resolve_backward(backward)):
+    elif composite(backward):
         _, fx, fw = conv_formats(x, weight, padding_mode)  # the gradients in torch's layout, as the manual engine's
         out = conv2d_forward(grad_format(x, fx), grad_format(weight, fw), bias, args)
     else:

@@ -41,9 +41,9 @@ import torch
 from torch import Tensor
 
 from .._dtypes import check_tensor
-from .._library import autocast_inputs, composite, differentiable_backward, like, memory_format
+from .._library import autocast_inputs, differentiable_backward, like, memory_format
 from ._conv_args import ConvArgs, out_size
-from ._mode import resolve_backward
+from ._mode import composite
 from ._windows import Pair, batched, fold_taps, pad, pair
 from .conv import _grad_columns, _grad_weight, _op_args, conv2d_forward, conv2d_op, conv2d_weight_grad
 
@@ -189,7 +189,7 @@ def conv_transpose2d(
     kernel = tuple(weight.shape[2:]) if weight.dim() == 4 else (1, 1)
     out_hw = transposed_size(x.shape[2:], kernel, args, output_padding)
     _check_input(x, weight, bias, groups, out_hw)
-    if composite(resolve_backward(backward)):
+    if composite(backward):
         out = conv_transpose2d_forward(x, weight, bias, args, out_hw)
     else:
         out = ConvTranspose2dFunction.apply(x, weight, bias, args, out_hw)

@@ -1,6 +1,7 @@
 """``MaxPool2d`` and ``AvgPool2d``: drop-in twins of their torch.nn namesakes.
 
-How the windows are formed, reduced and differentiated is explained in :mod:`scratchnn.functional.pooling`.
+How the windows are formed, reduced and differentiated is explained in :mod:`scratchnn.functional.max_pool` and
+:mod:`scratchnn.functional.avg_pool`.
 Arguments are stored as given (ints or pairs), as torch stores them, so ``repr`` matches torch's; like torch's, they
 are checked when the layer runs (``stride=0`` builds, and fails at forward).
 """
