@@ -22,12 +22,12 @@ Backward. With ``y = W @ cols + b`` and ``g = dL/dy`` laid out like the columns,
 
 Every step of the backward is itself a differentiable tensor op, so double backward works too.
 
-Speed. Written out in full, the columns of a batch are ``kH*kW`` copies of it (46 MB for the study's second conv
-at batch 256), and building them costs more than the product. :class:`Conv2dFunction` (the ``'manual'`` engine)
+Speed. Written out in full, the columns of a batch are ``kH*kW`` copies of it (46 MB for the study's second conv at
+batch 256), and building them costs more than the product. :class:`Conv2dFunction` (the ``'manual'`` engine)
 therefore computes stride-1 convolutions on a batch-interleaved layout where every kernel tap reads the input a
-fixed distance further on (:mod:`._plane`): from 8 input channels per group, the product with the columns
-becomes a sum of ``kH*kW`` shifted products, one per tap, each reading the input in place, and only dL/dW copies
-columns; with fewer channels, columns are copied a cache-sized block at a time. The same formulas, the same
+fixed distance further on (the plane path, :mod:`._plane`): from 8 input channels per group, the product with the
+columns becomes a sum of ``kH*kW`` shifted products, one per tap, each reading the input in place, and only dL/dW
+copies columns; with fewer channels, columns are copied a cache-sized block at a time. The same formulas, the same
 results up to float rounding, and no ``kH*kW``-sized buffer. Strided convolutions, double backward and the
 ``'autograd'`` engine use the whole-batch columns written above.
 
@@ -126,9 +126,9 @@ def conv2d_op(
     groups: int,
     padding_mode: str,
 ) -> Tensor:
-    """The eager kernel: the blocked plane (:mod:`._plane`) for stride 1, else the whole-batch columns."""
+    """The eager kernel: the plane path (:mod:`._plane`) for stride 1, else the whole-batch columns."""
     a = ConvArgs(tuple(stride), tuple(padding), tuple(dilation), groups, padding_mode)
-    if not _blocked(x, weight, a):
+    if not _on_plane(x, weight, a):
         return conv2d_forward(x, weight, bias, a)
     out = conv2d_plane(x, weight, bias, a.padding, a.padding_mode, a.dilation, a.groups)  # (N, O, H_out, W_out)
     return out.contiguous(memory_format=conv_formats(x, weight, a.padding_mode)[0])
@@ -155,7 +155,7 @@ def conv2d_input_grad(
     """``dL/dx = unpad(fold(W^T @ g))``: on the plane for finite values (see :func:`_plane_exact`), else on the
     whole-batch columns."""
     a = ConvArgs(tuple(stride), tuple(padding), tuple(dilation), groups, padding_mode)
-    if _blocked(x, weight, a) and _plane_exact(x, weight):
+    if _on_plane(x, weight, a) and _plane_exact(x, weight):
         grad_x, _ = conv2d_plane_backward(
             grad_out, x, weight, a.padding, a.padding_mode, a.dilation, a.groups, (True, False)
         )
@@ -178,7 +178,7 @@ def conv2d_weight_grad(
     """``dL/dW = g @ cols^T``: on the plane for finite values (see :func:`_plane_exact`), else on the whole-batch
     columns."""
     a = ConvArgs(tuple(stride), tuple(padding), tuple(dilation), groups, padding_mode)
-    if _blocked(x, weight, a) and _plane_exact(x, weight):
+    if _on_plane(x, weight, a) and _plane_exact(x, weight):
         _, grad_w = conv2d_plane_backward(
             grad_out, x, weight, a.padding, a.padding_mode, a.dilation, a.groups, (False, True)
         )
@@ -262,8 +262,8 @@ conv2d_op.register_autograd(_op_backward, setup_context=_op_setup_context)
 register_autocast("conv2d")
 
 
-def _blocked(x: Tensor, weight: Tensor, a: ConvArgs) -> bool:
-    """Stride-1 convolutions of a non-empty batch take the blocked path of :mod:`._plane`; on a GPU only ungrouped
+def _on_plane(x: Tensor, weight: Tensor, a: ConvArgs) -> bool:
+    """Stride-1 convolutions of a non-empty batch take the plane path (:mod:`._plane`); on a GPU only ungrouped
     ones (the blocks loop over the groups, one kernel launch per tap and block, where the whole-batch columns
     make one batched product)."""
     if x.is_cuda and a.groups > 1:
@@ -272,7 +272,7 @@ def _blocked(x: Tensor, weight: Tensor, a: ConvArgs) -> bool:
 
 
 def _plane_exact(x: Tensor, weight: Tensor) -> bool:
-    """The blocked backward also multiplies the zero gradient of its discarded edge columns by real pixels and
+    """The plane path's backward also multiplies the zero gradient of its discarded edge columns by real pixels and
     weights, which is 0 for finite values but NaN for an infinite one: those cases take the whole-batch columns,
     which pair each gradient only with the pixels its output saw. (Inside the opaque eager kernels, so the check
     on the data costs ``torch.compile`` no graph break.)"""

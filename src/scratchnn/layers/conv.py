@@ -31,7 +31,7 @@ class Conv2d(nn.Module):
         padding (int, tuple or str): added to both sides, or ``'valid'`` (none) / ``'same'`` (output size equals
             the input size; stride must be 1). Default: 0.
         dilation (int or tuple): spacing between kernel taps. Default: 1.
-        groups (int): blocked connections from input to output channels. Default: 1.
+        groups (int): independent groups the input and output channels are split into. Default: 1.
         bias (bool): learn an additive bias. Default: ``True``.
         padding_mode (str): ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``. Default: ``'zeros'``.
         activation: applied to the output (see :class:`scratchnn.Linear`). Default: ``None``.

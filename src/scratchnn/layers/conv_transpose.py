@@ -29,7 +29,7 @@ class ConvTranspose2d(nn.Module):
             output is ``2 * padding`` smaller. Default: 0.
         output_padding (int or tuple): rows and columns added at the bottom and right of the output, smaller than
             the stride or the dilation. Default: 0.
-        groups (int): blocked connections from input to output channels. Default: 1.
+        groups (int): independent groups the input and output channels are split into. Default: 1.
         bias (bool): learn an additive bias. Default: ``True``.
         dilation (int or tuple): spacing between kernel taps. Default: 1.
         padding_mode (str): only ``'zeros'``, as in torch. Default: ``'zeros'``.
