@@ -54,18 +54,10 @@ from .._library import (
     vmap_batch_first,
     vmap_loop,
 )
-from ._conv_args import ConvArgs, check_input, conv_padding, out_size
+from ._conv_args import ConvArgs, check_input, check_padding_mode, check_steps, conv_padding, out_size
 from ._mode import composite
 from ._plane import conv2d_plane, conv2d_plane_backward
-from ._windows import (
-    PADDING_MODES,
-    batched,
-    fold_taps,
-    pad,
-    pair,
-    unpad,
-    window_view,
-)
+from ._windows import batched, fold_taps, pad, unpad, window_view
 
 
 def columns(x: Tensor, weight_shape: torch.Size, a: ConvArgs) -> Tensor:
@@ -297,15 +289,8 @@ def conv2d(
     ``backward`` (``'manual'`` or ``'autograd'``, default: :func:`scratchnn.get_backward`).
     """
     check_tensor(input, "conv2d")
-    stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
-    if min(stride) <= 0:
-        raise RuntimeError(f"non-positive stride is not supported, but got stride={stride}")
-    if min(dilation) <= 0:
-        raise RuntimeError(f"dilation should be greater than zero, but got dilation={dilation}")
-    if not isinstance(groups, int) or groups <= 0:
-        raise RuntimeError(f"groups must be a positive integer, but got groups={groups!r}")
-    if padding_mode not in PADDING_MODES:
-        raise ValueError(f"padding_mode must be one of {PADDING_MODES}, but got padding_mode={padding_mode!r}")
+    stride, dilation = check_steps(stride, dilation, groups)
+    check_padding_mode(padding_mode)
     kernel = tuple(weight.shape[2:]) if weight.dim() == 4 else (1, 1)
     args = ConvArgs(stride, conv_padding(padding, kernel, dilation, stride), dilation, groups, padding_mode)
     x, unbatched = batched(input, "conv2d")

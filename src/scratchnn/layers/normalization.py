@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from torch.nn import init
 
 from .. import functional as F
-from ..functional._mode import resolve_backward
+from ._layer import Layer
 
 
 def _affine_parameters(module: nn.Module, enabled: bool, bias: bool, shape, factory: dict) -> None:
@@ -30,7 +30,7 @@ def _reset_affine(module: nn.Module) -> None:
         init.zeros_(module.bias)
 
 
-class _BatchNorm(nn.Module):
+class _BatchNorm(Layer):
     r"""Normalise each channel over the batch (and space) in training; with running statistics in eval.
 
     ``y = (x - E[x]) / sqrt(Var[x] + eps) * gamma + beta`` per channel. In training ``E`` and ``Var`` (biased) are
@@ -65,7 +65,7 @@ class _BatchNorm(nn.Module):
         bias: bool = True,
         backward: str | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(backward=backward)
         factory = {"device": device, "dtype": dtype}
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
@@ -77,7 +77,6 @@ class _BatchNorm(nn.Module):
         else:
             for name in ("running_mean", "running_var", "num_batches_tracked"):
                 self.register_buffer(name, None)
-        self.backward = backward if backward is None else resolve_backward(backward)
         self.reset_parameters()
 
     def reset_running_stats(self) -> None:
@@ -161,7 +160,7 @@ class BatchNorm2d(_BatchNorm):
             raise ValueError(f"expected 4D input (got {input.dim()}D input)")
 
 
-class LayerNorm(nn.Module):
+class LayerNorm(Layer):
     r"""Normalise each sample over its last ``len(normalized_shape)`` dims; the same in training and eval.
 
     Args:
@@ -191,13 +190,12 @@ class LayerNorm(nn.Module):
         *,
         backward: str | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(backward=backward)
         if isinstance(normalized_shape, numbers.Integral):
             normalized_shape = (normalized_shape,)
         self.normalized_shape = tuple(normalized_shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
         _affine_parameters(self, elementwise_affine, bias, self.normalized_shape, {"device": device, "dtype": dtype})
-        self.backward = backward if backward is None else resolve_backward(backward)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -213,7 +211,7 @@ class LayerNorm(nn.Module):
         )
 
 
-class GroupNorm(nn.Module):
+class GroupNorm(Layer):
     r"""Normalise each sample's group of ``num_channels / num_groups`` channels (and space); the same in training
     and eval.
 
@@ -246,12 +244,11 @@ class GroupNorm(nn.Module):
         bias: bool = True,
         backward: str | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(backward=backward)
         if num_channels % num_groups != 0:
             raise ValueError(f"num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
         _affine_parameters(self, affine, bias, num_channels, {"device": device, "dtype": dtype})
-        self.backward = backward if backward is None else resolve_backward(backward)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
