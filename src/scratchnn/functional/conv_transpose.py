@@ -44,7 +44,7 @@ from .._dtypes import check_tensor
 from .._library import autocast_inputs, differentiable_backward, like, memory_format
 from ._conv_args import ConvArgs, check_steps, out_size, padding_pair
 from ._mode import composite
-from ._windows import Pair, batched, fold_taps, pad, pair
+from ._windows import Pair, Size2, batched, fold_taps, pad, pair
 from .conv import _grad_columns, _grad_weight, _op_args, conv2d_forward, conv2d_op, conv2d_weight_grad
 
 
@@ -157,11 +157,11 @@ def conv_transpose2d(
     input: Tensor,
     weight: Tensor,
     bias: Tensor | None = None,
-    stride=1,
-    padding=0,
-    output_padding=0,
+    stride: Size2 = 1,
+    padding: Size2 = 0,
+    output_padding: Size2 = 0,
     groups: int = 1,
-    dilation=1,
+    dilation: Size2 = 1,
     *,
     backward: str | None = None,
 ) -> Tensor:

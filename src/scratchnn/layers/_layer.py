@@ -10,8 +10,6 @@ from torch.nn import init
 
 from ..functional._mode import resolve_backward
 
-Size2 = int | tuple[int, int]  # a window argument: one int for both dims, or (height, width)
-
 
 class Layer(nn.Module):
     """An ``nn.Module`` twin whose op takes the keyword-only ``backward``: ``'manual'`` (the hand-written backward),

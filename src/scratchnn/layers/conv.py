@@ -10,9 +10,9 @@ from torch import Tensor
 
 from .. import functional as F
 from ..functional._conv_args import check_channel_groups, check_padding_mode, check_padding_string
-from ..functional._windows import pair
+from ..functional._windows import Size2, pair
 from ._activation_arg import callable_repr, resolve_activation
-from ._layer import Layer, Size2, add_weight_and_bias, reset_weight_and_bias
+from ._layer import Layer, add_weight_and_bias, reset_weight_and_bias
 
 
 class _ConvNd(Layer):
@@ -20,6 +20,8 @@ class _ConvNd(Layer):
     here (torch's ValueErrors at construction; values that no input could make valid, such as ``stride=0`` or a
     negative padding, fail when the layer runs, as in torch), the weight and bias, their initialisation and
     ``extra_repr``, which shows the arguments that differ from their defaults."""
+
+    transposed = False  # a transposed convolution's weight is (C_in, C_out/groups, kH, kW), its padding a number
 
     def __init__(
         self,
@@ -29,28 +31,27 @@ class _ConvNd(Layer):
         stride: Size2,
         padding: Size2 | str,
         dilation: Size2,
-        transposed: bool,
-        output_padding: Size2,
         groups: int,
-        bias: bool,
         padding_mode: str,
-        device,
-        dtype,
         backward: str | None,
     ) -> None:
         super().__init__(backward=backward)
         check_channel_groups(in_channels, out_channels, groups)
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size, self.stride = pair(kernel_size, "kernel_size"), pair(stride, "stride")
-        self.dilation, self.output_padding = pair(dilation, "dilation"), pair(output_padding, "output_padding")
+        self.dilation, self.output_padding = pair(dilation, "dilation"), (0, 0)
         if min(self.kernel_size) < 0:  # torch fails here, creating the weight
             raise RuntimeError(f"Trying to create tensor with negative dimension: kernel_size={self.kernel_size}")
-        string = isinstance(padding, str) and not transposed  # a transposed convolution's padding is a number
+        string = isinstance(padding, str) and not self.transposed
         self.padding = check_padding_string(padding, self.stride, ValueError) if string else pair(padding, "padding")
-        self.transposed, self.padding_mode = transposed, check_padding_mode(padding_mode)
-        channels = (in_channels, out_channels // groups) if transposed else (out_channels, in_channels // groups)
+        self.padding_mode = check_padding_mode(padding_mode)
+
+    def _add_parameters(self, bias: bool, device, dtype) -> None:
+        """``weight`` and ``bias`` (or ``None``), drawn by :meth:`reset_parameters`."""
+        C_in, C_out, G = self.in_channels, self.out_channels, self.groups
+        channels = (C_in, C_out // G) if self.transposed else (C_out, C_in // G)
         factory = {"device": device, "dtype": dtype}
-        add_weight_and_bias(self, (*channels, *self.kernel_size), out_channels if bias else None, factory)
+        add_weight_and_bias(self, (*channels, *self.kernel_size), C_out if bias else None, factory)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -131,21 +132,9 @@ class Conv2d(_ConvNd):
     ) -> None:
         activation = resolve_activation(activation)  # before the weights are drawn, as it always was
         super().__init__(
-            in_channels,
-            out_channels,
-            kernel_size,
-            stride,
-            padding,
-            dilation,
-            False,  # transposed
-            0,  # output_padding
-            groups,
-            bias,
-            padding_mode,
-            device,
-            dtype,
-            backward,
+            in_channels, out_channels, kernel_size, stride, padding, dilation, groups, padding_mode, backward
         )
+        self._add_parameters(bias, device, dtype)
         self.activation = activation
 
     def forward(self, input: Tensor) -> Tensor:

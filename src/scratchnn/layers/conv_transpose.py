@@ -9,7 +9,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from .. import functional as F
-from ._layer import Size2
+from ..functional._windows import Size2, pair
 from .conv import _ConvNd
 
 
@@ -49,6 +49,8 @@ class ConvTranspose2d(_ConvNd):
         torch.Size([20, 33, 25, 26])
     """
 
+    transposed = True
+
     def __init__(
         self,
         in_channels: int,
@@ -69,21 +71,10 @@ class ConvTranspose2d(_ConvNd):
         if padding_mode != "zeros":
             raise ValueError(f'Only "zeros" padding mode is supported for ConvTranspose2d, but got {padding_mode!r}')
         super().__init__(
-            in_channels,
-            out_channels,
-            kernel_size,
-            stride,
-            padding,
-            dilation,
-            True,  # transposed
-            output_padding,
-            groups,
-            bias,
-            padding_mode,
-            device,
-            dtype,
-            backward,
+            in_channels, out_channels, kernel_size, stride, padding, dilation, groups, padding_mode, backward
         )
+        self.output_padding = pair(output_padding, "output_padding")
+        self._add_parameters(bias, device, dtype)
 
     def _output_padding(self, input: Tensor, output_size) -> tuple[int, int]:
         """The ``output_padding`` that reaches ``output_size`` (its last two entries): between the smallest

@@ -13,7 +13,8 @@ from __future__ import annotations
 from torch import Tensor
 
 from .. import functional as F
-from ._layer import Layer, Size2
+from ..functional._windows import Size2
+from ._layer import Layer
 
 
 class _Pool2d(Layer):
