@@ -1,4 +1,4 @@
-"""The blocked stride-1 convolution (functional/_plane.py): exact against torch.nn at any block size, and it never
+"""The plane path, stride-1 convolution (functional/_plane.py): exact against torch.nn at any block size, and it never
 builds the whole batch's k²-sized column matrix."""
 
 import pytest
@@ -24,16 +24,16 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("taps_min_channels", [1, 1 << 20])  # shifted products always, block columns always
+@pytest.mark.parametrize("shifted_min_channels", [1, 1 << 20])  # shifted products always, block columns always
 @pytest.mark.parametrize("transposed_min_rows", [1, 16, 1 << 20])  # every GEMM result transposed, some, none
 @pytest.mark.parametrize("block_bytes", [8, 1000, 1 << 21])  # a column or less per block, a few rows, one block
 @pytest.mark.parametrize("case", CASES, ids=str)
-def test_blocked_conv_matches_torch_at_any_block_size(
-    case, block_bytes, transposed_min_rows, taps_min_channels, monkeypatch
+def test_plane_conv_matches_torch_at_any_block_size(
+    case, block_bytes, transposed_min_rows, shifted_min_channels, monkeypatch
 ):
     monkeypatch.setattr(_plane, "CPU_BLOCK_BYTES", block_bytes)
     monkeypatch.setattr(_plane, "TRANSPOSED_MIN_ROWS", transposed_min_rows)
-    monkeypatch.setattr(_plane, "TAPS_MIN_CHANNELS", taps_min_channels)
+    monkeypatch.setattr(_plane, "SHIFTED_MIN_CHANNELS", shifted_min_channels)
     N, C, O, H, W, kernel, padding, dilation, groups, mode = case
     gen = torch.Generator().manual_seed(0)
     kH, kW = (kernel, kernel) if isinstance(kernel, int) else kernel
@@ -92,10 +92,10 @@ def test_cnn_training_step_peak_memory_is_within_the_target():
 
 
 def test_strided_conv_keeps_the_reference_columns(monkeypatch):
-    def blocked(*args):
-        raise AssertionError("a strided conv took the blocked path")
+    def on_plane(*args):
+        raise AssertionError("a strided conv took the plane path")
 
-    monkeypatch.setattr(SF.conv, "conv2d_plane", blocked)
+    monkeypatch.setattr(SF.conv, "conv2d_plane", on_plane)
     x = torch.randn(2, 3, 9, 9, requires_grad=True)
     weight = torch.randn(4, 3, 3, 3, requires_grad=True)
     ours = SF.conv2d(x, weight, stride=2, backward="manual")
@@ -127,8 +127,8 @@ def test_non_finite_values_spread_only_where_torch_spreads_them(where, value):
 def test_finite_values_whose_sum_overflows_take_the_exact_path(monkeypatch):
     """The backward checks for infinities by one sum; finite pixels whose sum overflows (3.5e41 here) fail that
     check and take the whole-batch columns, and still give torch's gradients."""
-    blocked = []
-    monkeypatch.setattr(SF.conv, "conv2d_plane_backward", lambda *a: blocked.append(a))
+    on_plane = []
+    monkeypatch.setattr(SF.conv, "conv2d_plane_backward", lambda *a: on_plane.append(a))
     x = torch.full((4, 3, 9, 9), 1e38).requires_grad_()
     weight = torch.full((2, 3, 3, 3), 1e-3, requires_grad=True)
     assert not surely_finite(x) and bool(torch.isfinite(x).all())
@@ -136,19 +136,19 @@ def test_finite_values_whose_sum_overflows_take_the_exact_path(monkeypatch):
     for conv in (F.conv2d, lambda *a, **k: SF.conv2d(*a, **k, backward="manual")):
         out = conv(x, weight, padding=1)
         grads.append((out, *torch.autograd.grad(out, (x, weight), torch.ones_like(out))))
-    assert not blocked
+    assert not on_plane
     for ours, theirs in zip(grads[1], grads[0], strict=True):
         torch.testing.assert_close(ours, theirs, equal_nan=True)
 
 
-@pytest.mark.parametrize("taps_min_channels", [8, 1 << 20])  # shifted products, block columns
+@pytest.mark.parametrize("shifted_min_channels", [8, 1 << 20])  # shifted products, block columns
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-def test_half_precision_sums_are_kept_in_float32(dtype, taps_min_channels, monkeypatch):
+def test_half_precision_sums_are_kept_in_float32(dtype, shifted_min_channels, monkeypatch):
     """Many blocks and 25 shifted products per output: the output, dL/dx and dL/dW in float16 and bfloat16 stay as
     close to the float64 truth as torch.nn's (every sum is float32, rounded once; summed in the input's dtype,
     dL/dx and the output come out 2-4x further off)."""
     monkeypatch.setattr(_plane, "CPU_BLOCK_BYTES", 8 << 10)  # about a hundred blocks
-    monkeypatch.setattr(_plane, "TAPS_MIN_CHANNELS", taps_min_channels)
+    monkeypatch.setattr(_plane, "SHIFTED_MIN_CHANNELS", shifted_min_channels)
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(64, 8, 15, 15, dtype=torch.float64, generator=gen)
     weight = torch.randn(16, 8, 5, 5, dtype=torch.float64, generator=gen) / 10
@@ -168,7 +168,7 @@ def test_half_precision_sums_are_kept_in_float32(dtype, taps_min_channels, monke
         assert error(o) <= 1.5 * error(r) + 1e-3, (name, error(o), error(r))
 
 
-@pytest.mark.parametrize("stride", [1, 2])  # the blocked path and the whole-batch columns
+@pytest.mark.parametrize("stride", [1, 2])  # the plane path and the whole-batch columns
 def test_bias_alone_needs_no_convolution_backward(stride, monkeypatch):
     """A frozen input and weight: the bias's gradient is a sum of the output gradient, and nothing is laid out or
     multiplied for the others."""

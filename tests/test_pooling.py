@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import scratchnn
 import scratchnn.functional as SF
 from scratchnn._dtypes import may_hold_nan
-from scratchnn.functional.pooling import PoolGeometry
+from scratchnn.functional._pool_geometry import PoolGeometry
 from strategies import (
     BACKWARDS,
     LAYOUTS,

@@ -14,8 +14,6 @@ This module holds the rules shared by every op:
   vmapped index (:func:`vmap_loop`).
 - :func:`autocast_inputs` and :func:`register_autocast`: convolution and linear layers run in the autocast dtype
   (``torch.get_autocast_dtype``), as torch's own do; the other ops run in their input's dtype, as torch's do.
-- :func:`composite`: whether to take the composite forward (plain tensor ops, no custom op): under the
-  ``'autograd'`` engine, and during ONNX export, whose translator knows torch's ops but not ours.
 """
 
 from __future__ import annotations
@@ -28,11 +26,6 @@ from torch._prims_common import are_strides_like_channels_last_or_false
 
 NAMESPACE = "scratchnn"
 AUTOCAST_KEYS = {"cpu": "AutocastCPU", "cuda": "AutocastCUDA"}  # device type: its autocast dispatch key
-
-
-def composite(backward: str) -> bool:
-    """Whether an op runs its composite forward: the ``'autograd'`` engine, or an ONNX export in progress."""
-    return backward == "autograd" or torch.onnx.is_in_onnx_export()
 
 
 def differentiable_backward() -> bool:

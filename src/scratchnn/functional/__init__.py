@@ -7,14 +7,15 @@ Signatures follow ``torch.nn.functional``; the keyword-only ``backward`` argumen
 from ._mode import BACKWARDS, get_backward, set_backward, use_backward
 from .activation import leaky_relu, relu, sigmoid, silu, square, tanh
 from .adaptive_pool import AdaptiveAvgPool2dFunction, adaptive_avg_pool2d
+from .avg_pool import AvgPool2dFunction, avg_pool2d
 from .conv import Conv2dFunction, conv2d
 from .conv_transpose import ConvTranspose2dFunction, conv_transpose2d
 from .dropout import DropoutFunction, dropout
 from .linear import LinearFunction, linear
 from .loss import CrossEntropyFunction, cross_entropy
+from .max_pool import MaxPool2dFunction, max_pool2d
 from .normalization import FrozenNormFunction, NormalizeFunction
 from .normalization_ops import batch_norm, group_norm, layer_norm
-from .pooling import AvgPool2dFunction, MaxPool2dFunction, avg_pool2d, max_pool2d
 
 __all__ = [
     "BACKWARDS",

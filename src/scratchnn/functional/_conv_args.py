@@ -1,5 +1,8 @@
-"""The arguments of a 2-D convolution: resolved (:class:`ConvArgs`), checked against the input as torch checks them,
-and the output size they give."""
+"""The arguments of a 2-D convolution: checked (here alone, for the layers and the functional ops alike), resolved
+(:class:`ConvArgs`), checked against the input as torch checks them, and the output size they give.
+
+torch checks a layer's arguments at construction with ValueErrors and the functional op's when it runs with
+RuntimeErrors; the checks that both make take the exception class as ``error``."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from ._windows import Pair, pair
+from ._windows import PADDING_MODES, Pair, pair
 
 
 class ConvArgs(NamedTuple):
@@ -21,6 +24,56 @@ class ConvArgs(NamedTuple):
     padding_mode: str
 
 
+def check_groups(groups, error: type[Exception] = RuntimeError) -> None:
+    if not isinstance(groups, int) or groups <= 0:
+        raise error(f"groups must be a positive integer, but got groups={groups!r}")
+
+
+def check_channel_groups(in_channels: int, out_channels: int, groups) -> None:
+    """A layer's channels must split evenly into its groups (torch's ValueErrors, at construction)."""
+    check_groups(groups, ValueError)
+    if in_channels % groups:
+        raise ValueError(f"in_channels must be divisible by groups, but got in_channels={in_channels}, groups={groups}")
+    if out_channels % groups:
+        raise ValueError(
+            f"out_channels must be divisible by groups, but got out_channels={out_channels}, groups={groups}"
+        )
+
+
+def check_padding_mode(padding_mode: str) -> str:
+    if padding_mode not in PADDING_MODES:
+        raise ValueError(f"padding_mode must be one of {PADDING_MODES}, but got padding_mode={padding_mode!r}")
+    return padding_mode
+
+
+def check_padding_string(padding: str, stride: Pair, error: type[Exception] = RuntimeError) -> str:
+    """``'valid'``, or ``'same'`` for a stride of 1."""
+    if padding not in ("valid", "same"):
+        raise error(f"Invalid padding string {padding!r}, should be one of ('valid', 'same')")
+    if padding == "same" and stride != (1, 1):
+        raise error(f"padding='same' is not supported for strided convolutions, but got stride={stride}")
+    return padding
+
+
+def padding_pair(padding) -> Pair:
+    """An int or pair padding as ``(pH, pW)``, refused when negative."""
+    pH, pW = pair(padding, "padding")
+    if min(pH, pW) < 0:
+        raise RuntimeError(f"negative padding is not supported, but got padding={(pH, pW)}")
+    return pH, pW
+
+
+def check_steps(stride, dilation, groups) -> tuple[Pair, Pair]:
+    """The functional ops' checks of ``stride``, ``dilation`` and ``groups``; returns the first two as pairs."""
+    stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
+    if min(stride) <= 0:
+        raise RuntimeError(f"non-positive stride is not supported, but got stride={stride}")
+    if min(dilation) <= 0:
+        raise RuntimeError(f"dilation should be greater than zero, but got dilation={dilation}")
+    check_groups(groups)
+    return stride, dilation
+
+
 def conv_padding(
     padding: str | int | tuple[int, int], kernel_size: Pair, dilation: Pair, stride: Pair
 ) -> tuple[int, int, int, int]:
@@ -29,17 +82,11 @@ def conv_padding(
     'same' pads a total of ``d*(k-1)`` per dimension, ``total // 2`` before and the rest after, as torch does.
     """
     if isinstance(padding, str):
-        if padding == "valid":
+        if check_padding_string(padding, stride) == "valid":
             return (0, 0, 0, 0)
-        if padding != "same":
-            raise RuntimeError(f"Invalid padding string {padding!r}, should be one of ('valid', 'same')")
-        if stride != (1, 1):
-            raise RuntimeError(f"padding='same' is not supported for strided convolutions, but got stride={stride}")
         (tH, tW) = (d * (k - 1) for d, k in zip(dilation, kernel_size, strict=True))
         return (tW // 2, tW - tW // 2, tH // 2, tH - tH // 2)
-    pH, pW = pair(padding, "padding")
-    if min(pH, pW) < 0:
-        raise RuntimeError(f"negative padding is not supported, but got padding={(pH, pW)}")
+    pH, pW = padding_pair(padding)
     return (pW, pW, pH, pH)
 
 

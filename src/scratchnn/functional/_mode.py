@@ -5,7 +5,8 @@ hand in this package. ``'autograd'`` runs the very same forward operations (pad,
 Function, so PyTorch's autograd differentiates through them, as the original from-scratch project did. Both give
 the same gradients; comparing them shows what the hand-derived formulas replace.
 
-Set it per layer with ``backward=`` or per call of a functional op; otherwise the global default applies::
+Every op picks its engine the same way, with :func:`composite`. Set it per layer with ``backward=`` or per call of
+a functional op; otherwise the global default applies::
 
     scratchnn.set_backward("autograd")          # global
     with scratchnn.use_backward("autograd"):    # for a block of code
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+import torch
 
 BACKWARDS = ("manual", "autograd")
 
@@ -57,3 +60,10 @@ def use_backward(mode: str) -> Iterator[None]:
 def resolve_backward(mode: str | None) -> str:
     """A layer's own ``backward`` if it has one, else the global default."""
     return get_backward() if mode is None else _check(mode)
+
+
+def composite(mode: str | None) -> bool:
+    """Whether an op runs its composite forward (plain tensor ops, no autograd Function, no custom op) rather than
+    its Function: under the ``'autograd'`` engine (``mode``, else the global default), and during ONNX export, whose
+    translator knows torch's ops but not ours."""
+    return resolve_backward(mode) == "autograd" or torch.onnx.is_in_onnx_export()

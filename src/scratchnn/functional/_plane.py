@@ -1,9 +1,10 @@
-"""Stride-1 convolution on a batch-interleaved plane: shifted products or block columns, no k²-sized buffer.
+"""The plane path: stride-1 convolution on a batch-interleaved plane, with no k²-sized buffer.
 
 The reference convolution (:func:`scratchnn.functional.conv.columns`) copies every window of the whole batch into
 one ``(C*kH*kW, N*L)`` matrix: ``kH*kW`` times the input, 46 MB for the study's second conv at batch 256. Writing
 that buffer costs more than the matrix product that reads it. This module computes the same convolution (stride
-1, any padding, dilation and groups) without it.
+1, any padding, dilation and groups) without it: the plane path. It multiplies in one of two ways, *shifted
+products* or *block columns*, as :func:`shifted_products` picks.
 
 The layout. Pad the input and lay it out as ``(C, Hp, N, Wp)``: for each channel, padded row 0 of every sample,
 then padded row 1 of every sample, and so on. Flatten it per channel to ``t = row*N*Wp + n*Wp + col``. Tap
@@ -51,9 +52,9 @@ from ._windows import Pair, pad, unpad
 Padding = tuple[int, int, int, int]  # (left, right, top, bottom), as F.pad takes it
 
 CPU_BLOCK_BYTES = 4 << 20  # one block of columns: of the order of a CPU's L2 cache
-TAP_BLOCK_SCALE = 2  # blocks of shifted products hold no columns: they can be larger
+SHIFTED_BLOCK_SCALE = 2  # blocks of shifted products hold no columns: they can be larger
 COL2IM_BLOCK_SCALE = 2  # col2im adds one slice per tap and block: larger blocks, fewer adds
-TAPS_MIN_CHANNELS = 8  # see shifted_products
+SHIFTED_MIN_CHANNELS = 8  # see shifted_products
 CUDA_BLOCK_BYTES = 64 << 20  # on a GPU a kernel launch costs more than memory traffic: few, large blocks
 TRANSPOSED_MIN_ROWS = 16  # see gemm_result
 
@@ -139,10 +140,10 @@ def shifted_products(channels: int) -> bool:
     """Whether the forward and dL/dx run as shifted products (one GEMM per tap) rather than on block columns.
 
     Per tap, the forward's product sums over only the ``channels = C/G`` input channels of a group, and dL/dx's
-    has only that many rows; below ``TAPS_MIN_CHANNELS`` such thin products run badly and one GEMM over block
+    has only that many rows; below ``SHIFTED_MIN_CHANNELS`` such thin products run badly and one GEMM over block
     columns (``C/G*kH*kW`` deep) wins.
     """
-    return channels >= TAPS_MIN_CHANNELS
+    return channels >= SHIFTED_MIN_CHANNELS
 
 
 def plane_conv(src: Tensor, weight: Tensor, groups: int, step: tuple[int, int], total: int) -> Tensor:
@@ -164,7 +165,7 @@ def plane_conv(src: Tensor, weight: Tensor, groups: int, step: tuple[int, int], 
             torch.mm(w[g], cols, out=out[g * Og : (g + 1) * Og, s : s + n])
         return out
     w_taps = weight.reshape(groups, Og, Cg, kH * kW).permute(0, 3, 1, 2).contiguous()  # (G, kH*kW, O/G, C/G)
-    T = block_size(src, Og + Cg, total, TAP_BLOCK_SCALE)
+    T = block_size(src, Og + Cg, total, SHIFTED_BLOCK_SCALE)
     offsets = tap_offsets((kH, kW), step)
     for g, s, n in blocks(groups, total, T):
         dst, data = out[g * Og : (g + 1) * Og, s : s + n], src[g * Cg : (g + 1) * Cg]
@@ -243,7 +244,7 @@ def plane_input_grad(grad: Tensor, weight: Tensor, groups: int, step: tuple[int,
                 dst.narrow(1, s + off, n).add_(tap)  # (C/G, T) onto the plane, off(i, j) further on
         return plane
     w_taps = weight.reshape(groups, Og, Cg, kH * kW).permute(0, 3, 2, 1).contiguous()  # (G, kH*kW, C/G, O/G)
-    T = block_size(grad, Og + Cg, total, TAP_BLOCK_SCALE)
+    T = block_size(grad, Og + Cg, total, SHIFTED_BLOCK_SCALE)
     for g, s, n in blocks(groups, total, T):
         block, dst = grad[g * Og : (g + 1) * Og, s : s + n], plane[g * Cg : (g + 1) * Cg]
         for off, w_t in zip(offsets, w_taps[g].unbind(0), strict=True):

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 Pair = tuple[int, int]
+Size2 = int | tuple[int, int]  # a window argument as given: one int for both dims, or (height, width)
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 

@@ -31,8 +31,8 @@ import torch
 from torch import Tensor
 
 from .._dtypes import check_tensor
-from .._library import composite, memory_format
-from ._mode import resolve_backward
+from .._library import memory_format
+from ._mode import composite
 
 
 def window_matrix(size: int, out: int, like: Tensor) -> Tensor:
@@ -125,7 +125,7 @@ def adaptive_avg_pool2d(input: Tensor, output_size, *, backward: str | None = No
     x, unbatched = (input.unsqueeze(0), True) if input.dim() == 3 else (input, False)
     rows, cols = window_matrix(H, oH, x), window_matrix(W, oW, x)  # (oH, H), (oW, W)
     counts = rows.sum(1, keepdim=True) * cols.sum(1)  # (oH, oW): pixels per window
-    if composite(resolve_backward(backward)):
+    if composite(backward):
         out = adaptive_avg_pool2d_forward(x, rows, cols, counts)
     else:
         out = AdaptiveAvgPool2dFunction.apply(x, rows, cols, counts)

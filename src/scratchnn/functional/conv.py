@@ -22,12 +22,12 @@ Backward. With ``y = W @ cols + b`` and ``g = dL/dy`` laid out like the columns,
 
 Every step of the backward is itself a differentiable tensor op, so double backward works too.
 
-Speed. Written out in full, the columns of a batch are ``kH*kW`` copies of it (46 MB for the study's second conv
-at batch 256), and building them costs more than the product. :class:`Conv2dFunction` (the ``'manual'`` engine)
+Speed. Written out in full, the columns of a batch are ``kH*kW`` copies of it (46 MB for the study's second conv at
+batch 256), and building them costs more than the product. :class:`Conv2dFunction` (the ``'manual'`` engine)
 therefore computes stride-1 convolutions on a batch-interleaved layout where every kernel tap reads the input a
-fixed distance further on (:mod:`._plane`): from 8 input channels per group, the product with the columns
-becomes a sum of ``kH*kW`` shifted products, one per tap, each reading the input in place, and only dL/dW copies
-columns; with fewer channels, columns are copied a cache-sized block at a time. The same formulas, the same
+fixed distance further on (the plane path, :mod:`._plane`): from 8 input channels per group, the product with the
+columns becomes a sum of ``kH*kW`` shifted products, one per tap, each reading the input in place, and only dL/dW
+copies columns; with fewer channels, columns are copied a cache-sized block at a time. The same formulas, the same
 results up to float rounding, and no ``kH*kW``-sized buffer. Strided convolutions, double backward and the
 ``'autograd'`` engine use the whole-batch columns written above.
 
@@ -38,6 +38,7 @@ Registration. The ``'manual'`` engine's kernels are the custom ops ``scratchnn::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 import torch
@@ -46,7 +47,6 @@ from torch import Tensor
 from .._dtypes import check_tensor, surely_finite
 from .._library import (
     autocast_inputs,
-    composite,
     conv_formats,
     differentiable_backward,
     grad_format,
@@ -55,18 +55,10 @@ from .._library import (
     vmap_batch_first,
     vmap_loop,
 )
-from ._conv_args import ConvArgs, check_input, conv_padding, out_size
-from ._mode import resolve_backward
+from ._conv_args import ConvArgs, check_input, check_padding_mode, check_steps, conv_padding, out_size
+from ._mode import composite
 from ._plane import conv2d_plane, conv2d_plane_backward
-from ._windows import (
-    PADDING_MODES,
-    batched,
-    fold_taps,
-    pad,
-    pair,
-    unpad,
-    window_view,
-)
+from ._windows import Size2, batched, fold_taps, pad, unpad, window_view
 
 
 def columns(x: Tensor, weight_shape: torch.Size, a: ConvArgs) -> Tensor:
@@ -109,83 +101,69 @@ def _grad_input(grad: Tensor, x: Tensor, weight: Tensor, a: ConvArgs) -> Tensor:
 
 
 # ------------------------------------------------------------------------- the custom ops and their Function
-# Op arguments are what torch.library schemas take: ConvArgs as (stride, padding, dilation, groups, padding_mode).
+# The ops take ConvArgs as torch.library schemas take arguments: (stride, padding, dilation, groups, padding_mode).
+
+CONV_ARGS_SCHEMA = "SymInt[] stride, SymInt[] padding, SymInt[] dilation, SymInt groups, str padding_mode"
 
 
 def _op_args(a: ConvArgs) -> tuple:
     return list(a.stride), list(a.padding), list(a.dilation), a.groups, a.padding_mode
 
 
-@torch.library.custom_op("scratchnn::conv2d", mutates_args=())
-def conv2d_op(
-    x: Tensor,
-    weight: Tensor,
-    bias: Tensor | None,
-    stride: list[int],
-    padding: list[int],
-    dilation: list[int],
-    groups: int,
-    padding_mode: str,
-) -> Tensor:
-    """The eager kernel: the blocked plane (:mod:`._plane`) for stride 1, else the whole-batch columns."""
-    a = ConvArgs(tuple(stride), tuple(padding), tuple(dilation), groups, padding_mode)
-    if not _blocked(x, weight, a):
+def _from_op(stride: list[int], padding: list[int], dilation: list[int], groups: int, padding_mode: str) -> ConvArgs:
+    return ConvArgs(tuple(stride), tuple(padding), tuple(dilation), groups, padding_mode)
+
+
+def _conv2d_kernel(x: Tensor, weight: Tensor, bias: Tensor | None, *op_args) -> Tensor:
+    """The eager kernel: the plane path (:mod:`._plane`) for stride 1, else the whole-batch columns."""
+    a = _from_op(*op_args)
+    if not _on_plane(x, weight, a):
         return conv2d_forward(x, weight, bias, a)
     out = conv2d_plane(x, weight, bias, a.padding, a.padding_mode, a.dilation, a.groups)  # (N, O, H_out, W_out)
     return out.contiguous(memory_format=conv_formats(x, weight, a.padding_mode)[0])
 
 
+def _grad_kernel(wanted: int) -> Callable[..., Tensor]:
+    """The eager kernel of ``dL/dx = unpad(fold(W^T @ g))`` (``wanted=0``) or ``dL/dW = g @ cols^T`` (1): on the
+    plane for finite values (see :func:`_plane_exact`), else on the whole-batch columns. Laid out like ``x`` or
+    ``W``, in torch's memory format."""
+
+    def kernel(grad_out: Tensor, x: Tensor, weight: Tensor, *op_args) -> Tensor:
+        a = _from_op(*op_args)
+        if _on_plane(x, weight, a) and _plane_exact(x, weight):
+            needs = (wanted == 0, wanted == 1)
+            grad = conv2d_plane_backward(grad_out, x, weight, a.padding, a.padding_mode, a.dilation, a.groups, needs)
+            grad = grad[wanted]
+        else:
+            g = _grad_columns(grad_out, a.groups)  # (G, O/G, N*L)
+            grad = _grad_input(g, x, weight, a) if wanted == 0 else _grad_weight(g, x, weight.shape, a)
+        return like(grad, (x, weight)[wanted], conv_formats(x, weight, a.padding_mode)[1 + wanted])
+
+    return kernel
+
+
+conv2d_op = torch.library.custom_op(
+    "scratchnn::conv2d",
+    _conv2d_kernel,
+    mutates_args=(),
+    schema=f"(Tensor x, Tensor weight, Tensor? bias, {CONV_ARGS_SCHEMA}) -> Tensor",
+)
+conv2d_input_grad, conv2d_weight_grad = (
+    torch.library.custom_op(
+        f"scratchnn::conv2d_{name}_grad",
+        _grad_kernel(wanted),
+        mutates_args=(),
+        schema=f"(Tensor grad_out, Tensor x, Tensor weight, {CONV_ARGS_SCHEMA}) -> Tensor",
+    )
+    for wanted, name in enumerate(("input", "weight"))
+)
+
+
 @conv2d_op.register_fake
-def _(x, weight, bias, stride, padding, dilation, groups, padding_mode):
-    a = ConvArgs(tuple(stride), tuple(padding), tuple(dilation), groups, padding_mode)
+def _(x, weight, bias, *op_args):
+    a = _from_op(*op_args)
     shape = (x.shape[0], weight.shape[0], *out_size(x, weight.shape, a))
-    return torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=conv_formats(x, weight, padding_mode)[0])
-
-
-@torch.library.custom_op("scratchnn::conv2d_input_grad", mutates_args=())
-def conv2d_input_grad(
-    grad_out: Tensor,
-    x: Tensor,
-    weight: Tensor,
-    stride: list[int],
-    padding: list[int],
-    dilation: list[int],
-    groups: int,
-    padding_mode: str,
-) -> Tensor:
-    """``dL/dx = unpad(fold(W^T @ g))``: on the plane for finite values (see :func:`_plane_exact`), else on the
-    whole-batch columns."""
-    a = ConvArgs(tuple(stride), tuple(padding), tuple(dilation), groups, padding_mode)
-    if _blocked(x, weight, a) and _plane_exact(x, weight):
-        grad_x, _ = conv2d_plane_backward(
-            grad_out, x, weight, a.padding, a.padding_mode, a.dilation, a.groups, (True, False)
-        )
-    else:
-        grad_x = _grad_input(_grad_columns(grad_out, a.groups), x, weight, a)  # (N, C, H, W)
-    return like(grad_x, x, conv_formats(x, weight, padding_mode)[1])
-
-
-@torch.library.custom_op("scratchnn::conv2d_weight_grad", mutates_args=())
-def conv2d_weight_grad(
-    grad_out: Tensor,
-    x: Tensor,
-    weight: Tensor,
-    stride: list[int],
-    padding: list[int],
-    dilation: list[int],
-    groups: int,
-    padding_mode: str,
-) -> Tensor:
-    """``dL/dW = g @ cols^T``: on the plane for finite values (see :func:`_plane_exact`), else on the whole-batch
-    columns."""
-    a = ConvArgs(tuple(stride), tuple(padding), tuple(dilation), groups, padding_mode)
-    if _blocked(x, weight, a) and _plane_exact(x, weight):
-        _, grad_w = conv2d_plane_backward(
-            grad_out, x, weight, a.padding, a.padding_mode, a.dilation, a.groups, (False, True)
-        )
-    else:
-        grad_w = _grad_weight(_grad_columns(grad_out, a.groups), x, weight.shape, a)
-    return like(grad_w, weight, conv_formats(x, weight, padding_mode)[2])
+    return torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=conv_formats(x, weight, a.padding_mode)[0])
 
 
 for _grad_op, _which in ((conv2d_input_grad, 1), (conv2d_weight_grad, 2)):  # grad input is like x, grad weight W
@@ -250,9 +228,8 @@ class Conv2dFunction(torch.autograd.Function):
 
 
 def _op_setup_context(ctx, inputs, output) -> None:
-    x, weight, bias, stride, padding, dilation, groups, padding_mode = inputs
-    args = ConvArgs(tuple(stride), tuple(padding), tuple(dilation), groups, padding_mode)
-    Conv2dFunction.setup_context(ctx, (x, weight, bias, args), output)
+    x, weight, bias, *op_args = inputs
+    Conv2dFunction.setup_context(ctx, (x, weight, bias, _from_op(*op_args)), output)
 
 
 def _op_backward(ctx, grad_out: Tensor):
@@ -263,8 +240,8 @@ conv2d_op.register_autograd(_op_backward, setup_context=_op_setup_context)
 register_autocast("conv2d")
 
 
-def _blocked(x: Tensor, weight: Tensor, a: ConvArgs) -> bool:
-    """Stride-1 convolutions of a non-empty batch take the blocked path of :mod:`._plane`; on a GPU only ungrouped
+def _on_plane(x: Tensor, weight: Tensor, a: ConvArgs) -> bool:
+    """Stride-1 convolutions of a non-empty batch take the plane path (:mod:`._plane`); on a GPU only ungrouped
     ones (the blocks loop over the groups, one kernel launch per tap and block, where the whole-batch columns
     make one batched product)."""
     if x.is_cuda and a.groups > 1:
@@ -273,7 +250,7 @@ def _blocked(x: Tensor, weight: Tensor, a: ConvArgs) -> bool:
 
 
 def _plane_exact(x: Tensor, weight: Tensor) -> bool:
-    """The blocked backward also multiplies the zero gradient of its discarded edge columns by real pixels and
+    """The plane path's backward also multiplies the zero gradient of its discarded edge columns by real pixels and
     weights, which is 0 for finite values but NaN for an infinite one: those cases take the whole-batch columns,
     which pair each gradient only with the pixels its output saw. (Inside the opaque eager kernels, so the check
     on the data costs ``torch.compile`` no graph break.)"""
@@ -284,9 +261,9 @@ def conv2d(
     input: Tensor,
     weight: Tensor,
     bias: Tensor | None = None,
-    stride=1,
-    padding=0,
-    dilation=1,
+    stride: Size2 = 1,
+    padding: Size2 | str = 0,
+    dilation: Size2 = 1,
     groups: int = 1,
     *,
     padding_mode: str = "zeros",
@@ -298,15 +275,8 @@ def conv2d(
     ``backward`` (``'manual'`` or ``'autograd'``, default: :func:`scratchnn.get_backward`).
     """
     check_tensor(input, "conv2d")
-    stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
-    if min(stride) <= 0:
-        raise RuntimeError(f"non-positive stride is not supported, but got stride={stride}")
-    if min(dilation) <= 0:
-        raise RuntimeError(f"dilation should be greater than zero, but got dilation={dilation}")
-    if not isinstance(groups, int) or groups <= 0:
-        raise RuntimeError(f"groups must be a positive integer, but got groups={groups!r}")
-    if padding_mode not in PADDING_MODES:
-        raise ValueError(f"padding_mode must be one of {PADDING_MODES}, but got padding_mode={padding_mode!r}")
+    stride, dilation = check_steps(stride, dilation, groups)
+    check_padding_mode(padding_mode)
     kernel = tuple(weight.shape[2:]) if weight.dim() == 4 else (1, 1)
     args = ConvArgs(stride, conv_padding(padding, kernel, dilation, stride), dilation, groups, padding_mode)
     x, unbatched = batched(input, "conv2d")
@@ -314,7 +284,7 @@ def conv2d(
     check_input(x, weight, bias, args)
     if x.shape[1] == 0:  # no input channels: torch returns an empty (N, 0, H_out, W_out)
         out = x.new_empty(x.shape[0], 0, *out_size(x, weight.shape, args))
-    elif composite(resolve_backward(backward)):
+    elif composite(backward):
         _, fx, fw = conv_formats(x, weight, padding_mode)  # the gradients in torch's layout, as the manual engine's
         out = conv2d_forward(grad_format(x, fx), grad_format(weight, fw), bias, args)
     else:

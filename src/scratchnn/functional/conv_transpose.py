@@ -41,10 +41,10 @@ import torch
 from torch import Tensor
 
 from .._dtypes import check_tensor
-from .._library import autocast_inputs, composite, differentiable_backward, like, memory_format
-from ._conv_args import ConvArgs, out_size
-from ._mode import resolve_backward
-from ._windows import Pair, batched, fold_taps, pad, pair
+from .._library import autocast_inputs, differentiable_backward, like, memory_format
+from ._conv_args import ConvArgs, check_steps, out_size, padding_pair
+from ._mode import composite
+from ._windows import Pair, Size2, batched, fold_taps, pad, pair
 from .conv import _grad_columns, _grad_weight, _op_args, conv2d_forward, conv2d_op, conv2d_weight_grad
 
 
@@ -121,18 +121,7 @@ class ConvTranspose2dFunction(torch.autograd.Function):
         return grad_x, grad_w, grad_b, None, None
 
 
-def _check_args(stride: Pair, padding: Pair, output_padding: Pair, dilation: Pair, groups) -> None:
-    if min(stride) <= 0:
-        raise RuntimeError(f"non-positive stride is not supported, but got stride={stride}")
-    if min(padding) < 0:
-        raise RuntimeError(f"negative padding is not supported, but got padding={padding}")
-    if min(dilation) <= 0:
-        raise RuntimeError(
-            f"dilation should be greater than zero, but got dilation_height: {dilation[0]}, "
-            f"dilation_width: {dilation[1]}"
-        )
-    if not isinstance(groups, int) or groups <= 0:
-        raise RuntimeError(f"groups must be a positive integer, but got groups={groups!r}")
+def _check_output_padding(output_padding: Pair, stride: Pair, dilation: Pair) -> None:
     if any(op >= s and op >= d for op, s, d in zip(output_padding, stride, dilation, strict=True)):
         raise RuntimeError(
             "output padding must be smaller than either stride or dilation, but got "
@@ -168,11 +157,11 @@ def conv_transpose2d(
     input: Tensor,
     weight: Tensor,
     bias: Tensor | None = None,
-    stride=1,
-    padding=0,
-    output_padding=0,
+    stride: Size2 = 1,
+    padding: Size2 = 0,
+    output_padding: Size2 = 0,
     groups: int = 1,
-    dilation=1,
+    dilation: Size2 = 1,
     *,
     backward: str | None = None,
 ) -> Tensor:
@@ -180,16 +169,16 @@ def conv_transpose2d(
     ``weight (C_in, C_out/groups, kH, kW)``, with the signature of ``torch.nn.functional.conv_transpose2d`` (plus
     keyword-only ``backward``: ``'manual'`` or ``'autograd'``, default :func:`scratchnn.get_backward`)."""
     check_tensor(input, "conv_transpose2d")
-    stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
-    (p_h, p_w), output_padding = pair(padding, "padding"), pair(output_padding, "output_padding")
-    _check_args(stride, (p_h, p_w), output_padding, dilation, groups)
+    stride, dilation = check_steps(stride, dilation, groups)
+    (p_h, p_w), output_padding = padding_pair(padding), pair(output_padding, "output_padding")
+    _check_output_padding(output_padding, stride, dilation)
     args = ConvArgs(stride, (p_w, p_w, p_h, p_h), dilation, groups, "zeros")
     x, unbatched = batched(input, "conv_transpose2d")
     x, weight, bias = autocast_inputs(x, weight, bias)
     kernel = tuple(weight.shape[2:]) if weight.dim() == 4 else (1, 1)
     out_hw = transposed_size(x.shape[2:], kernel, args, output_padding)
     _check_input(x, weight, bias, groups, out_hw)
-    if composite(resolve_backward(backward)):
+    if composite(backward):
         out = conv_transpose2d_forward(x, weight, bias, args, out_hw)
     else:
         out = ConvTranspose2dFunction.apply(x, weight, bias, args, out_hw)

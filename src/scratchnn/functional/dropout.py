@@ -25,8 +25,7 @@ import torch
 from torch import Tensor
 
 from .._dtypes import check_tensor
-from .._library import composite
-from ._mode import resolve_backward
+from ._mode import composite
 
 
 def dropout_mask(x: Tensor, p: float) -> Tensor:
@@ -72,8 +71,5 @@ def dropout(
     if not training or p == 0 or input.numel() == 0:
         return input
     mask = dropout_mask(input, p)
-    if composite(resolve_backward(backward)):
-        out = DropoutFunction.forward(input, mask)
-    else:
-        out = DropoutFunction.apply(input, mask)
+    out = DropoutFunction.forward(input, mask) if composite(backward) else DropoutFunction.apply(input, mask)
     return input.copy_(out) if inplace else out

@@ -16,8 +16,8 @@ import torch
 from torch import Tensor
 
 from .._dtypes import check_float_input, check_tensor
-from .._library import autocast_inputs, composite, register_autocast, vmap_loop
-from ._mode import resolve_backward
+from .._library import autocast_inputs, register_autocast, vmap_loop
+from ._mode import composite
 
 
 def linear_forward(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
@@ -97,6 +97,6 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None, *, backwar
         raise RuntimeError(f"linear: input dtype {input.dtype} does not match weight dtype {weight.dtype}")
     if bias is not None and bias.dtype != input.dtype:
         raise RuntimeError(f"linear: input dtype {input.dtype} does not match bias dtype {bias.dtype}")
-    if composite(resolve_backward(backward)):
+    if composite(backward):
         return linear_forward(input, weight, bias)
     return LinearFunction.apply(input, weight, bias)

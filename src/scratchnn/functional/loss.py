@@ -41,9 +41,9 @@ from torch import Tensor
 from torch.nn import _reduction
 
 from .._dtypes import check_tensor
-from .._library import AUTOCAST_KEYS, composite
+from .._library import AUTOCAST_KEYS
 from ._loss_targets import class_targets, classes_last, rows_shape
-from ._mode import resolve_backward
+from ._mode import composite
 
 
 def log_softmax(z: Tensor) -> Tensor:
@@ -167,7 +167,7 @@ def cross_entropy(
         t, keep = target.movedim(1, -1).reshape(z.shape) if input.dim() > 1 else target.reshape(z.shape), None
     else:
         t, keep = class_targets(target.reshape(-1).long(), z.shape[1], ignore_index)  # (M,) each
-    if composite(resolve_backward(backward)):
+    if composite(backward):
         loss = cross_entropy_forward(z, t, weight, keep, reduction, label_smoothing)
     else:
         loss = CrossEntropyFunction.apply(z, t, weight, keep, reduction, label_smoothing)

@@ -22,8 +22,7 @@ import torch
 from torch import Tensor
 
 from .._dtypes import check_tensor
-from .._library import composite
-from ._mode import resolve_backward
+from ._mode import composite
 from .normalization import FrozenNormFunction, NormalizeFunction, frozen_norm_forward, normalize_forward
 
 REDUCED = (torch.float16, torch.bfloat16)
@@ -105,7 +104,7 @@ def batch_norm(
     dtype = _check_dtypes("batch_norm", input, *stats.values())
     x, w, b = _cast(dtype, input, weight, bias)
     affine_shape = (input.shape[1],) + (1,) * (input.dim() - 2)  # (C, 1, ..)
-    manual = not composite(resolve_backward(backward))
+    manual = not composite(backward)
     if not training:
         mean, var = _cast(dtype, running_mean.detach(), running_var.detach())
         frozen = FrozenNormFunction.apply if manual else frozen_norm_forward
@@ -161,7 +160,7 @@ def layer_norm(
     dtype = _check_dtypes("LayerNormKernelImpl", input, weight, bias)
     x, w, b = _cast(dtype, input.contiguous(), weight, bias)  # torch's result is contiguous, whatever the input
     dims = tuple(range(-len(shape), 0))  # the normalised dims
-    normalize = NormalizeFunction.apply if not composite(resolve_backward(backward)) else normalize_forward
+    normalize = NormalizeFunction.apply if not composite(backward) else normalize_forward
     return normalize(x, w, b, dims, shape, eps)[0].to(input.dtype)
 
 
@@ -204,6 +203,6 @@ def group_norm(
     x = x.unflatten(1, (num_groups, C // num_groups))  # (N, G, C/G, *), a view
     dims = tuple(range(2, x.dim()))  # a group's channels and space
     affine_shape = (num_groups, C // num_groups) + (1,) * (input.dim() - 2)  # (G, C/G, 1, ..)
-    normalize = NormalizeFunction.apply if not composite(resolve_backward(backward)) else normalize_forward
+    normalize = NormalizeFunction.apply if not composite(backward) else normalize_forward
     out = normalize(x, w, b, dims, affine_shape, eps)[0]  # (N, G, C/G, *)
     return out.flatten(1, 2).to(input.dtype)  # (N, C, *)

@@ -6,13 +6,13 @@ in :mod:`scratchnn.functional.adaptive_pool`.
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from torch import Tensor
 
 from .. import functional as F
-from ..functional._mode import resolve_backward
+from ._layer import Layer
 
 
-class AdaptiveAvgPool2d(nn.Module):
+class AdaptiveAvgPool2d(Layer):
     r"""The mean over ``oH x oW`` windows that tile each channel, for any output size.
 
     Args:
@@ -32,9 +32,8 @@ class AdaptiveAvgPool2d(nn.Module):
     """
 
     def __init__(self, output_size, *, backward: str | None = None) -> None:
-        super().__init__()
+        super().__init__(backward=backward)
         self.output_size = output_size
-        self.backward = backward if backward is None else resolve_backward(backward)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.adaptive_avg_pool2d(input, self.output_size, backward=self.backward)

@@ -1,4 +1,4 @@
-"""``Conv2d``: the drop-in twin of ``torch.nn.Conv2d``.
+"""``Conv2d``: the drop-in twin of ``torch.nn.Conv2d``, and the base it shares with ``ConvTranspose2d``.
 
 The module holds the arguments and parameters; how a convolution is computed (pad, unfold, one matrix product,
 reshape) and differentiated is explained in :mod:`scratchnn.functional.conv`.
@@ -6,19 +6,77 @@ reshape) and differentiated is explained in :mod:`scratchnn.functional.conv`.
 
 from __future__ import annotations
 
-import math
-
-import torch
-from torch import Tensor, nn
-from torch.nn import init
+from torch import Tensor
 
 from .. import functional as F
-from ..functional._mode import resolve_backward
-from ..functional._windows import PADDING_MODES, pair
+from ..functional._conv_args import check_channel_groups, check_padding_mode, check_padding_string
+from ..functional._windows import Size2, pair
 from ._activation_arg import callable_repr, resolve_activation
+from ._layer import Layer, add_weight_and_bias, reset_weight_and_bias
 
 
-class Conv2d(nn.Module):
+class _ConvNd(Layer):
+    """What a convolution and a transposed convolution share, as torch's ``_ConvNd``: the arguments, checked once
+    here (torch's ValueErrors at construction; values that no input could make valid, such as ``stride=0`` or a
+    negative padding, fail when the layer runs, as in torch), the weight and bias, their initialisation and
+    ``extra_repr``, which shows the arguments that differ from their defaults."""
+
+    transposed = False  # a transposed convolution's weight is (C_in, C_out/groups, kH, kW), its padding a number
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Size2,
+        stride: Size2,
+        padding: Size2 | str,
+        dilation: Size2,
+        groups: int,
+        padding_mode: str,
+        backward: str | None,
+    ) -> None:
+        super().__init__(backward=backward)
+        check_channel_groups(in_channels, out_channels, groups)
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size, self.stride = pair(kernel_size, "kernel_size"), pair(stride, "stride")
+        self.dilation, self.output_padding = pair(dilation, "dilation"), (0, 0)
+        if min(self.kernel_size) < 0:  # torch fails here, creating the weight
+            raise RuntimeError(f"Trying to create tensor with negative dimension: kernel_size={self.kernel_size}")
+        string = isinstance(padding, str) and not self.transposed
+        self.padding = check_padding_string(padding, self.stride, ValueError) if string else pair(padding, "padding")
+        self.padding_mode = check_padding_mode(padding_mode)
+
+    def _add_parameters(self, bias: bool, device, dtype) -> None:
+        """``weight`` and ``bias`` (or ``None``), drawn by :meth:`reset_parameters`."""
+        C_in, C_out, G = self.in_channels, self.out_channels, self.groups
+        channels = (C_in, C_out // G) if self.transposed else (C_out, C_in // G)
+        factory = {"device": device, "dtype": dtype}
+        add_weight_and_bias(self, (*channels, *self.kernel_size), C_out if bias else None, factory)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """The one place of initialisation: the same random calls, in the same order, as torch's; ``fan_in`` is
+        ``C_in / groups * kH * kW`` for a convolution, ``C_out / groups * kH * kW`` for a transposed one."""
+        reset_weight_and_bias(self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0, 0):
+            s += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.output_padding != (0, 0):
+            s += f", output_padding={self.output_padding}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
+        return s
+
+
+class Conv2d(_ConvNd):
     r"""Applies a 2-D convolution over an input of ``C_in`` planes, then the optional activation.
 
     ``out[n, o] = bias[o] + sum_c (weight[o, c] * input[n, c])`` where ``*`` is the 2-D cross-correlation.
@@ -31,7 +89,7 @@ class Conv2d(nn.Module):
         padding (int, tuple or str): added to both sides, or ``'valid'`` (none) / ``'same'`` (output size equals
             the input size; stride must be 1). Default: 0.
         dilation (int or tuple): spacing between kernel taps. Default: 1.
-        groups (int): blocked connections from input to output channels. Default: 1.
+        groups (int): independent groups the input and output channels are split into. Default: 1.
         bias (bool): learn an additive bias. Default: ``True``.
         padding_mode (str): ``'zeros'``, ``'reflect'``, ``'replicate'`` or ``'circular'``. Default: ``'zeros'``.
         activation: applied to the output (see :class:`scratchnn.Linear`). Default: ``None``.
@@ -59,10 +117,10 @@ class Conv2d(nn.Module):
         self,
         in_channels: int,
         out_channels: int,
-        kernel_size,
-        stride=1,
-        padding=0,
-        dilation=1,
+        kernel_size: Size2,
+        stride: Size2 = 1,
+        padding: Size2 | str = 0,
+        dilation: Size2 = 1,
         groups: int = 1,
         bias: bool = True,
         padding_mode: str = "zeros",
@@ -72,50 +130,12 @@ class Conv2d(nn.Module):
         dtype=None,
         backward: str | None = None,
     ) -> None:
-        super().__init__()
-        if not isinstance(groups, int) or groups <= 0:
-            raise ValueError(f"groups must be a positive integer, but got groups={groups!r}")
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(
-                f"in_channels and out_channels must be divisible by groups, but got in_channels={in_channels}, "
-                f"out_channels={out_channels}, groups={groups}"
-            )
-        # like torch, values that no input could make valid (stride=0, negative padding) fail at forward
-        self.kernel_size, self.stride = pair(kernel_size, "kernel_size"), pair(stride, "stride")
-        self.dilation = pair(dilation, "dilation")
-        if min(self.kernel_size) < 0:  # torch fails here, creating the weight
-            raise RuntimeError(f"Trying to create tensor with negative dimension: kernel_size={self.kernel_size}")
-        if isinstance(padding, str):
-            if padding not in ("same", "valid"):
-                raise ValueError(f"Invalid padding string {padding!r}, should be one of ('same', 'valid')")
-            if padding == "same" and self.stride != (1, 1):
-                raise ValueError(
-                    f"padding='same' is not supported for strided convolutions, but got stride={self.stride}"
-                )
-            self.padding = padding
-        else:
-            self.padding = pair(padding, "padding")
-        if padding_mode not in PADDING_MODES:
-            raise ValueError(f"padding_mode must be one of {PADDING_MODES}, but got padding_mode={padding_mode!r}")
-        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.padding_mode = padding_mode
-        factory = {"device": device, "dtype": dtype}
-        self.weight = nn.Parameter(torch.empty((out_channels, in_channels // groups, *self.kernel_size), **factory))
-        if bias:
-            self.bias = nn.Parameter(torch.empty(out_channels, **factory))
-        else:
-            self.register_parameter("bias", None)
-        self.activation = resolve_activation(activation)
-        self.backward = backward if backward is None else resolve_backward(backward)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """The one place of initialisation: the same random calls, in the same order, as ``torch.nn.Conv2d``."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.weight[0].numel()  # C_in / groups * kH * kW
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        activation = resolve_activation(activation)  # before the weights are drawn, as it always was
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride, padding, dilation, groups, padding_mode, backward
+        )
+        self._add_parameters(bias, device, dtype)
+        self.activation = activation
 
     def forward(self, input: Tensor) -> Tensor:
         out = F.conv2d(
@@ -132,15 +152,4 @@ class Conv2d(nn.Module):
         return out if self.activation is None else self.activation(out)
 
     def extra_repr(self) -> str:
-        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if self.padding != (0, 0):
-            s += f", padding={self.padding}"
-        if self.dilation != (1, 1):
-            s += f", dilation={self.dilation}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self.bias is None:
-            s += ", bias=False"
-        if self.padding_mode != "zeros":
-            s += f", padding_mode={self.padding_mode}"
-        return s + callable_repr(self.activation)
+        return super().extra_repr() + callable_repr(self.activation)

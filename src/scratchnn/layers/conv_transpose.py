@@ -6,18 +6,14 @@ why its backward is therefore a convolution, is explained in :mod:`scratchnn.fun
 
 from __future__ import annotations
 
-import math
-
-import torch
-from torch import Tensor, nn
-from torch.nn import init
+from torch import Tensor
 
 from .. import functional as F
-from ..functional._mode import resolve_backward
-from ..functional._windows import pair
+from ..functional._windows import Size2, pair
+from .conv import _ConvNd
 
 
-class ConvTranspose2d(nn.Module):
+class ConvTranspose2d(_ConvNd):
     r"""Applies a 2-D transposed convolution (the adjoint of ``Conv2d``, an upsampling) over ``C_in`` planes.
 
     Args:
@@ -29,7 +25,7 @@ class ConvTranspose2d(nn.Module):
             output is ``2 * padding`` smaller. Default: 0.
         output_padding (int or tuple): rows and columns added at the bottom and right of the output, smaller than
             the stride or the dilation. Default: 0.
-        groups (int): blocked connections from input to output channels. Default: 1.
+        groups (int): independent groups the input and output channels are split into. Default: 1.
         bias (bool): learn an additive bias. Default: ``True``.
         dilation (int or tuple): spacing between kernel taps. Default: 1.
         padding_mode (str): only ``'zeros'``, as in torch. Default: ``'zeros'``.
@@ -53,53 +49,32 @@ class ConvTranspose2d(nn.Module):
         torch.Size([20, 33, 25, 26])
     """
 
+    transposed = True
+
     def __init__(
         self,
         in_channels: int,
         out_channels: int,
-        kernel_size,
-        stride=1,
-        padding=0,
-        output_padding=0,
+        kernel_size: Size2,
+        stride: Size2 = 1,
+        padding: Size2 = 0,
+        output_padding: Size2 = 0,
         groups: int = 1,
         bias: bool = True,
-        dilation=1,
+        dilation: Size2 = 1,
         padding_mode: str = "zeros",
         device=None,
         dtype=None,
         *,
         backward: str | None = None,
     ) -> None:
-        super().__init__()
-        if not isinstance(groups, int) or groups <= 0:
-            raise ValueError(f"groups must be a positive integer, but got groups={groups!r}")
-        if in_channels % groups:
-            raise ValueError(f"in_channels must be divisible by groups, but got in_channels={in_channels}")
-        if out_channels % groups:
-            raise ValueError(f"out_channels must be divisible by groups, but got out_channels={out_channels}")
         if padding_mode != "zeros":
             raise ValueError(f'Only "zeros" padding mode is supported for ConvTranspose2d, but got {padding_mode!r}')
-        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size, self.stride = pair(kernel_size, "kernel_size"), pair(stride, "stride")
-        self.padding, self.output_padding = pair(padding, "padding"), pair(output_padding, "output_padding")
-        self.dilation, self.padding_mode = pair(dilation, "dilation"), padding_mode
-        factory = {"device": device, "dtype": dtype}
-        self.weight = nn.Parameter(torch.empty((in_channels, out_channels // groups, *self.kernel_size), **factory))
-        if bias:
-            self.bias = nn.Parameter(torch.empty(out_channels, **factory))
-        else:
-            self.register_parameter("bias", None)
-        self.backward = backward if backward is None else resolve_backward(backward)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """The same random calls, in the same order, as ``torch.nn.ConvTranspose2d``; fan-in is
-        ``C_out / groups * kH * kW``, the weight's dim 1 times its kernel."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.weight[0].numel()  # C_out / groups * kH * kW
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride, padding, dilation, groups, padding_mode, backward
+        )
+        self.output_padding = pair(output_padding, "output_padding")
+        self._add_parameters(bias, device, dtype)
 
     def _output_padding(self, input: Tensor, output_size) -> tuple[int, int]:
         """The ``output_padding`` that reaches ``output_size`` (its last two entries): between the smallest
@@ -140,17 +115,3 @@ class ConvTranspose2d(nn.Module):
             self.dilation,
             backward=self.backward,
         )
-
-    def extra_repr(self) -> str:
-        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if self.padding != (0, 0):
-            s += f", padding={self.padding}"
-        if self.dilation != (1, 1):
-            s += f", dilation={self.dilation}"
-        if self.output_padding != (0, 0):
-            s += f", output_padding={self.output_padding}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self.bias is None:
-            s += ", bias=False"
-        return s

@@ -5,13 +5,13 @@ The mask, its scaling and the backward that reuses it are explained in :mod:`scr
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from torch import Tensor
 
 from .. import functional as F
-from ..functional._mode import resolve_backward
+from ._layer import Layer
 
 
-class Dropout(nn.Module):
+class Dropout(Layer):
     r"""In training, zeroes each element with probability ``p`` and scales the rest by ``1 / (1 - p)``; in
     evaluation (``.eval()``), the identity.
 
@@ -30,11 +30,10 @@ class Dropout(nn.Module):
     """
 
     def __init__(self, p: float = 0.5, inplace: bool = False, *, backward: str | None = None) -> None:
-        super().__init__()
+        super().__init__(backward=backward)
         if p < 0 or p > 1:
             raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
         self.p, self.inplace = p, inplace
-        self.backward = backward if backward is None else resolve_backward(backward)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.dropout(input, self.p, self.training, self.inplace, backward=self.backward)

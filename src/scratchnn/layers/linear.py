@@ -3,18 +3,14 @@
 
 from __future__ import annotations
 
-import math
-
-import torch
-from torch import Tensor, nn
-from torch.nn import init
+from torch import Tensor
 
 from .. import functional as F
-from ..functional._mode import resolve_backward
 from ._activation_arg import callable_repr, resolve_activation
+from ._layer import Layer, add_weight_and_bias, reset_weight_and_bias
 
 
-class Linear(nn.Module):
+class Linear(Layer):
     r"""Applies ``y = x @ W^T + b``, then the optional activation.
 
     Args:
@@ -55,26 +51,16 @@ class Linear(nn.Module):
         dtype=None,
         backward: str | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(backward=backward)
+        self.in_features, self.out_features = in_features, out_features
         factory = {"device": device, "dtype": dtype}
-        self.in_features = in_features
-        self.out_features = out_features
-        self.weight = nn.Parameter(torch.empty((out_features, in_features), **factory))
-        if bias:
-            self.bias = nn.Parameter(torch.empty(out_features, **factory))
-        else:
-            self.register_parameter("bias", None)
+        add_weight_and_bias(self, (out_features, in_features), out_features if bias else None, factory)
         self.activation = resolve_activation(activation)
-        self.backward = backward if backward is None else resolve_backward(backward)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """The one place of initialisation: the same random calls, in the same order, as ``torch.nn.Linear``."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.weight.shape[1]
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        reset_weight_and_bias(self.weight, self.bias)
 
     def forward(self, input: Tensor) -> Tensor:
         out = F.linear(input, self.weight, self.bias, backward=self.backward)

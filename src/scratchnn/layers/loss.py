@@ -6,14 +6,14 @@ derived in :mod:`scratchnn.functional.loss`.
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from torch import Tensor
 from torch.nn import _reduction
 
 from .. import functional as F
-from ..functional._mode import resolve_backward
+from ._layer import Layer
 
 
-class CrossEntropyLoss(nn.Module):
+class CrossEntropyLoss(Layer):
     r"""Cross-entropy between the softmax of logits and a target of class indices or class probabilities.
 
     For index targets, row ``r``'s loss is ``-w[t_r] * log softmax(x_r)[t_r]`` (mixed with the uniform
@@ -53,14 +53,13 @@ class CrossEntropyLoss(nn.Module):
         *,
         backward: str | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(backward=backward)
         if size_average is not None or reduce is not None:
             reduction = _reduction.legacy_get_string(size_average, reduce)
         self.reduction = reduction
         self.register_buffer("weight", weight)
         self.weight: Tensor | None
         self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
-        self.backward = backward if backward is None else resolve_backward(backward)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.cross_entropy(

@@ -14,23 +14,30 @@ from torch import Tensor, nn
 from torch.nn import init
 
 from .. import functional as F
-from ..functional._mode import resolve_backward
+from ._layer import Layer
 
 
-def _affine_parameters(module: nn.Module, enabled: bool, bias: bool, shape, factory: dict) -> None:
-    """``weight`` and ``bias`` of ``shape`` (or ``None``), registered in torch's order."""
-    module.register_parameter("weight", nn.Parameter(torch.empty(shape, **factory)) if enabled else None)
-    module.register_parameter("bias", nn.Parameter(torch.empty(shape, **factory)) if enabled and bias else None)
+class _Normalization(Layer):
+    """What the normalisation layers share: the optional affine ``weight`` (gamma, ones) and ``bias`` (beta, zeros),
+    registered in torch's order, and their part of the ``repr``."""
+
+    def _add_affine(self, enabled: bool, bias: bool, shape, device, dtype) -> None:
+        factory = {"device": device, "dtype": dtype}
+        self.register_parameter("weight", nn.Parameter(torch.empty(shape, **factory)) if enabled else None)
+        self.register_parameter("bias", nn.Parameter(torch.empty(shape, **factory)) if enabled and bias else None)
+
+    def reset_parameters(self) -> None:
+        """The one place of initialisation: ``gamma = 1``, ``beta = 0``, as torch."""
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def _affine_repr(self, name: str, enabled: bool) -> str:
+        return f"{name}={enabled}, bias={self.bias is not None}"
 
 
-def _reset_affine(module: nn.Module) -> None:
-    if module.weight is not None:
-        init.ones_(module.weight)
-    if module.bias is not None:
-        init.zeros_(module.bias)
-
-
-class _BatchNorm(nn.Module):
+class _BatchNorm(_Normalization):
     r"""Normalise each channel over the batch (and space) in training; with running statistics in eval.
 
     ``y = (x - E[x]) / sqrt(Var[x] + eps) * gamma + beta`` per channel. In training ``E`` and ``Var`` (biased) are
@@ -65,11 +72,11 @@ class _BatchNorm(nn.Module):
         bias: bool = True,
         backward: str | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(backward=backward)
         factory = {"device": device, "dtype": dtype}
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        _affine_parameters(self, affine, bias, num_features, factory)
+        self._add_affine(affine, bias, num_features, device, dtype)
         if track_running_stats:
             self.register_buffer("running_mean", torch.zeros(num_features, **factory))
             self.register_buffer("running_var", torch.ones(num_features, **factory))
@@ -77,7 +84,6 @@ class _BatchNorm(nn.Module):
         else:
             for name in ("running_mean", "running_var", "num_batches_tracked"):
                 self.register_buffer(name, None)
-        self.backward = backward if backward is None else resolve_backward(backward)
         self.reset_parameters()
 
     def reset_running_stats(self) -> None:
@@ -89,7 +95,7 @@ class _BatchNorm(nn.Module):
     def reset_parameters(self) -> None:
         """The one place of initialisation: running statistics reset, ``gamma = 1``, ``beta = 0``, as torch."""
         self.reset_running_stats()
-        _reset_affine(self)
+        super().reset_parameters()
 
     def _check_input_dim(self, input: Tensor) -> None:
         raise NotImplementedError
@@ -113,10 +119,8 @@ class _BatchNorm(nn.Module):
         )
 
     def extra_repr(self) -> str:
-        return (
-            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-            f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}"
-        )
+        affine, tracks = self._affine_repr("affine", self.affine), self.track_running_stats
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, {affine}, track_running_stats={tracks}"
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, *args) -> None:
         """A state_dict saved before ``num_batches_tracked`` existed (version < 2) loads with the count at 0."""
@@ -161,7 +165,7 @@ class BatchNorm2d(_BatchNorm):
             raise ValueError(f"expected 4D input (got {input.dim()}D input)")
 
 
-class LayerNorm(nn.Module):
+class LayerNorm(_Normalization):
     r"""Normalise each sample over its last ``len(normalized_shape)`` dims; the same in training and eval.
 
     Args:
@@ -191,29 +195,23 @@ class LayerNorm(nn.Module):
         *,
         backward: str | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(backward=backward)
         if isinstance(normalized_shape, numbers.Integral):
             normalized_shape = (normalized_shape,)
         self.normalized_shape = tuple(normalized_shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
-        _affine_parameters(self, elementwise_affine, bias, self.normalized_shape, {"device": device, "dtype": dtype})
-        self.backward = backward if backward is None else resolve_backward(backward)
+        self._add_affine(elementwise_affine, bias, self.normalized_shape, device, dtype)
         self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        _reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps, backward=self.backward)
 
     def extra_repr(self) -> str:
-        return (
-            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
-            f"bias={self.bias is not None}"
-        )
+        affine = self._affine_repr("elementwise_affine", self.elementwise_affine)
+        return f"{self.normalized_shape}, eps={self.eps}, {affine}"
 
 
-class GroupNorm(nn.Module):
+class GroupNorm(_Normalization):
     r"""Normalise each sample's group of ``num_channels / num_groups`` channels (and space); the same in training
     and eval.
 
@@ -246,22 +244,15 @@ class GroupNorm(nn.Module):
         bias: bool = True,
         backward: str | None = None,
     ) -> None:
-        super().__init__()
         if num_channels % num_groups != 0:
             raise ValueError(f"num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
+        super().__init__(backward=backward)
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
-        _affine_parameters(self, affine, bias, num_channels, {"device": device, "dtype": dtype})
-        self.backward = backward if backward is None else resolve_backward(backward)
+        self._add_affine(affine, bias, num_channels, device, dtype)
         self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        _reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps, backward=self.backward)
 
     def extra_repr(self) -> str:
-        return (
-            f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
-            f"bias={self.bias is not None}"
-        )
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, {self._affine_repr('affine', self.affine)}"

@@ -1,19 +1,37 @@
 """``MaxPool2d`` and ``AvgPool2d``: drop-in twins of their torch.nn namesakes.
 
-How the windows are formed, reduced and differentiated is explained in :mod:`scratchnn.functional.pooling`.
-Arguments are stored as given (ints or pairs), as torch stores them, so ``repr`` matches torch's; like torch's, they
-are checked when the layer runs (``stride=0`` builds, and fails at forward).
+How the windows are formed, reduced and differentiated is explained in :mod:`scratchnn.functional.max_pool` and
+:mod:`scratchnn.functional.avg_pool`.
+
+Both stand on one base, as torch's ``_MaxPoolNd`` and ``_AvgPoolNd`` do: it stores the window arguments as given
+(ints or pairs), as torch stores them, so ``repr`` matches torch's; like torch's, they are checked when the layer runs
+(``stride=0`` builds, and fails at forward).
 """
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from torch import Tensor
 
 from .. import functional as F
-from ..functional._mode import resolve_backward
+from ..functional._windows import Size2
+from ._layer import Layer
 
 
-class MaxPool2d(nn.Module):
+class _Pool2d(Layer):
+    """What max and average pooling share: the window arguments, stored as given, and their ``repr``."""
+
+    def __init__(self, kernel_size: Size2, stride: Size2 | None, padding: Size2, ceil_mode: bool, backward) -> None:
+        super().__init__(backward=backward)
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+        self.ceil_mode = ceil_mode
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxPool2d(_Pool2d):
     r"""The maximum of each ``kH x kW`` window of each channel.
 
     Args:
@@ -39,23 +57,18 @@ class MaxPool2d(nn.Module):
 
     def __init__(
         self,
-        kernel_size,
-        stride=None,
-        padding=0,
-        dilation=1,
+        kernel_size: Size2,
+        stride: Size2 | None = None,
+        padding: Size2 = 0,
+        dilation: Size2 = 1,
         return_indices: bool = False,
         ceil_mode: bool = False,
         *,
         backward: str | None = None,
     ) -> None:
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
+        super().__init__(kernel_size, stride, padding, ceil_mode, backward)
         self.dilation = dilation
         self.return_indices = return_indices
-        self.ceil_mode = ceil_mode
-        self.backward = backward if backward is None else resolve_backward(backward)
 
     def forward(self, input: Tensor):
         return F.max_pool2d(
@@ -70,13 +83,10 @@ class MaxPool2d(nn.Module):
         )
 
     def extra_repr(self) -> str:
-        return (
-            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
-        )
+        return super().extra_repr() + f", dilation={self.dilation}, ceil_mode={self.ceil_mode}"
 
 
-class AvgPool2d(nn.Module):
+class AvgPool2d(_Pool2d):
     r"""The mean of each ``kH x kW`` window of each channel.
 
     Args:
@@ -101,25 +111,18 @@ class AvgPool2d(nn.Module):
 
     def __init__(
         self,
-        kernel_size,
-        stride=None,
-        padding=0,
+        kernel_size: Size2,
+        stride: Size2 | None = None,
+        padding: Size2 = 0,
         ceil_mode: bool = False,
         count_include_pad: bool = True,
         divisor_override: int | None = None,
         *,
         backward: str | None = None,
     ) -> None:
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
-        self.ceil_mode = ceil_mode
+        super().__init__(kernel_size, stride, padding, ceil_mode, backward)
         self.count_include_pad = count_include_pad
         self.divisor_override = divisor_override
-        if divisor_override is not None and divisor_override == 0:
-            raise RuntimeError(f"divisor must be not zero, but got divisor_override={divisor_override}")
-        self.backward = backward if backward is None else resolve_backward(backward)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.avg_pool2d(
@@ -132,6 +135,3 @@ class AvgPool2d(nn.Module):
             self.divisor_override,
             backward=self.backward,
         )
-
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
