@@ -295,5 +295,5 @@ def test_no_aten_normalisation_kernel_runs(backward):
     with _AtenLog() as log:
         for build, shape in LAYERS.values():
             build(backward)(randn(shape, 0).requires_grad_()).sum().backward()
-    assert "var_mean" in log.ops, sorted(log.ops)
+    assert {"sum", "addcmul"} <= log.ops, sorted(log.ops)  # the log sees our statistics and normalisation
     assert sorted(op for op in log.ops if "norm" in op) == []
