@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..testing import check_layer
-from ..testing.grid import GRID, check_builtin
+from ..testing.grid import BUILTIN, check_builtin
 from ..testing.report import reason
 from ..training import resolve_device
 from ._common import UsageError
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             stack=args.stack,
             compile_backend=args.compile_backend,
-            on_case=_progress(len(GRID)) if args.stack else None,
+            on_case=_progress(len(BUILTIN)) if args.stack else None,
         )
     else:
         report = _check_user_layer(args, dtype)

@@ -33,7 +33,7 @@ def gradcheck_row(candidate: nn.Module, input_shape: Sequence[int], plan: Plan, 
 
     def fn(x: Tensor, *params: Tensor) -> tuple[Tensor, ...]:
         with seeded(plan.seed, plan.device):
-            out = functional_call(model, {n: p for (n, _), p in zip(named, params, strict=True)}, (x, *extras))
+            out = functional_call(model, {n: p for (n, _), p in zip(named, params, strict=True)}, (x.clone(), *extras))
         return tuple(o for o in as_tuple(out) if o.is_floating_point())
 
     inputs = (x, *(p for _, p in named))

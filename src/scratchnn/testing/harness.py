@@ -106,7 +106,7 @@ def _auto_modes(reference: nn.Module, shape, dtype, plan: Plan) -> tuple[str | N
                 probe.train(training)
                 before = [b.clone() for b in probe.buffers()]
                 with seeded(plan.seed, plan.device):
-                    seen.append(as_tuple(probe(x, *plan.extras(x))))
+                    seen.append(as_tuple(probe(x.clone(), *plan.extras(x))))  # a copy: in-place layers
                 if training and not _same(before, list(probe.buffers())):
                     return MODES
     except Exception:  # the rows will say why the reference does not run

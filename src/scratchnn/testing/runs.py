@@ -56,7 +56,10 @@ def compare_run(candidate: nn.Module, reference: nn.Module, x: Tensor, variant: 
     except Exception as e:  # the reference does not take this kind of input: nothing to compare
         if variant != "batched":
             return []
-        return [plan.row(forward, False, f"the reference rejects input_shape {list(x.shape)}: {reason(e)}")]
+        detail = f"the reference rejects input_shape {list(x.shape)}: {reason(e)}"
+        if isinstance(e, TypeError) and "required positional argument" in str(e):
+            detail += " (a loss needs a target: target='indices' or 'probabilities')"
+        return [plan.row(forward, False, detail)]
     try:
         leaves_c, actual = _forward(candidate, x, plan)
     except Exception as e:
@@ -109,12 +112,13 @@ def buffer_row(candidate: nn.Module, reference: nn.Module, plan: Plan, check: st
 def _forward(module: nn.Module, x: Tensor, plan: Plan) -> tuple[Leaves, tuple[Tensor, ...]]:
     """The input (and a float target) as fresh leaves, and the module's outputs as a tuple.
 
-    The module runs from torch's generator seeded with ``plan.seed``, the same state for both layers.
+    The module runs from torch's generator seeded with ``plan.seed``, the same state for both layers, on a copy
+    of the input leaf (an in-place layer, ``Dropout(inplace=True)``, cannot write into a leaf).
     """
     x = x.detach().clone(memory_format=torch.preserve_format).requires_grad_(x.is_floating_point())
     extras = tuple(t.detach().clone().requires_grad_(t.is_floating_point()) for t in plan.extras(x))
     with seeded(plan.seed, plan.device):
-        out = module(x, *extras)
+        out = module(x.clone(memory_format=torch.preserve_format), *extras)  # a copy: an in-place layer may write
     names = ["target"] if len(extras) == 1 else [f"input {i + 1}" for i in range(len(extras))]
     leaves = {"input": x, **{n: t for n, t in zip(names, extras, strict=True) if t.is_floating_point()}}
     return leaves, as_tuple(out)

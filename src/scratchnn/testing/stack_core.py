@@ -153,7 +153,7 @@ def forward_backward(
     """Outputs of ``fn(x, *args)``, the buffers of ``holder`` after it, and the gradients of the outputs' seeded
     projection w.r.t. the input and ``params``."""
     x = x.detach().clone().requires_grad_()
-    outs = outputs(fn(x, *args))
+    outs = outputs(fn(x.clone(), *args))  # a copy: an in-place layer cannot write into the leaf
     seen: Observations = {_out_name(i, len(outs)): o.detach() for i, o in enumerate(outs)}
     if holder is not None:
         seen.update({f"buffer {n}": b.detach().clone() for n, b in holder.named_buffers()})
