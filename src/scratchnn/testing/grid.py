@@ -132,34 +132,21 @@ BUILTIN: tuple[Case, ...] = GRID + MODERN_GRID
 
 
 def check_builtin(
-    cases: tuple[Case, ...] = BUILTIN,
-    *,
-    dtype: torch.dtype = torch.float32,
-    device=None,
-    stack: bool = False,
-    compile_backend: str = "aot_eager",
-    on_case: Callable[[int, Case], None] | None = None,
+    cases: tuple[Case, ...] = BUILTIN, *, on_case: Callable[[int, Case], None] | None = None, **options
 ) -> Report:
-    """Run :func:`check_layer` on every case (both backward engines, identical-init check for parameters and
-    buffers, gradgradcheck). Default: every built-in layer, ``BUILTIN``.
+    """Run :func:`check_layer` on every case: both backward engines, the identical-initialisation check of
+    parameters and buffers, gradgradcheck, and each case's constructors as ``builders``. Default: every built-in
+    layer, ``BUILTIN``.
 
     Args:
-        stack, compile_backend: passed to :func:`check_layer` (with each case's constructors as ``builders``).
         on_case: called as ``on_case(i, case)`` before case ``i`` (0-based) starts, e.g. to show progress.
+        **options: passed to :func:`check_layer` (``dtype``, ``device``, ``seed``, ``modes``, ``stack``,
+            ``compile_backend``, ...).
     """
     report = Report()
     for i, case in enumerate(cases):
         if on_case is not None:
             on_case(i, case)
-        report.extend(
-            case.check(
-                dtype=dtype,
-                device=device,
-                check_init=True,
-                gradgradcheck=True,
-                stack=stack,
-                compile_backend=compile_backend,
-                builders=(case.make_candidate, case.make_reference),
-            )
-        )
+        builders = (case.make_candidate, case.make_reference)
+        report.extend(case.check(check_init=True, gradgradcheck=True, builders=builders, **options))
     return report
