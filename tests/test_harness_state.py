@@ -167,6 +167,8 @@ def test_targets_fit_every_input_variant():
     assert indices.shape == (4, 3) and indices.dtype == torch.int64
     assert indices.view(-1)[0] == -100 and ((indices.view(-1)[1:] >= 0) & (indices.view(-1)[1:] < 5)).all()
     assert make_target("indices", torch.zeros(5), 0).shape == ()
+    for seed in range(20):  # two samples, two classes: never both ignored (a mean of nothing)
+        assert (make_target("indices", torch.zeros(2, 2), seed, ignore_index=1) != 1).any()
     probabilities = make_target("probabilities", x, 0)
     torch.testing.assert_close(probabilities.sum(1), torch.ones(4, 3))
 

@@ -5,7 +5,8 @@ one, unbatched, ...) gets one that fits it; the class dim is dim 1 of a batched 
 one, as for ``torch.nn.CrossEntropyLoss``:
 
 - ``'indices'``: class indices in ``[0, C)``, shaped like the input without its class dim, int64; when the
-  reference has an ``ignore_index``, the first of them (if there are several) is set to it;
+  reference has an ``ignore_index``, the first of them (if there are several) is set to it, and one at least is
+  not;
 - ``'probabilities'``: a probability per class, shaped like the input (softmax over the class dim);
 - a callable: ``target(x)`` returns the target for input ``x``.
 """
@@ -67,8 +68,11 @@ def make_target(kind: str, x: Tensor, seed: int, ignore_index: int | None = None
         return logits.softmax(class_dim).to(dtype=x.dtype, device=x.device)
     shape = x.shape[:class_dim] + x.shape[class_dim + 1 :]  # (N, d1, ...) or () unbatched
     indices = torch.randint(0, max(classes, 1), shape, generator=g)
-    if ignore_index is not None and indices.numel() > 1:
-        indices.view(-1)[0] = ignore_index
+    flat = indices.view(-1)
+    if ignore_index is not None and flat.numel() > 1:
+        flat[0] = ignore_index
+        if (flat == ignore_index).all():  # every target ignored: a mean of nothing, NaN on both sides
+            flat[-1] = (ignore_index + 1) % classes
     return indices.to(x.device)
 
 
