@@ -29,7 +29,7 @@ from .report import CheckRow, reason
 from .runs import Plan
 from .stack_core import Compare, Outcome, Probe, Skip, attempt, engine_context, verdict
 from .stack_ddp import ddp_outcomes, ddp_reason
-from .stack_eager import autocast, channels_last, meta_device, per_sample_grads, pickled, vmapped
+from .stack_eager import autocast, autocast_dtype, channels_last, meta_device, per_sample_grads, pickled, vmapped
 from .stack_trace import compiled, exported, onnx_exported, trace_reason
 
 FEATURES = (
@@ -83,26 +83,30 @@ def stack_rows(
     common = {"device": plan.device, "compile_backend": compile_backend, "extras": plan.extras, "seed": plan.seed}
     sides = {"candidate": Probe(candidate, x, build_c, **common), "reference": Probe(reference, x, build_r, **common)}
     tolerant = _tolerant(plan.compare)
+    # Under autocast every result, float32 gradients of float32 inputs included, went through the low dtype.
+    autocast_tolerant = _tolerant(plan.compare, autocast_dtype(plan.device.type))
     rows = []
     for mode in modes:
         _set_mode((candidate, reference), mode)
         ddp = ddp_outcomes(sides, engines) if DDP_ROW in features and mode == modes[0] else {}
         for engine in engines:
             run = replace(plan, engine=engine, mode=mode, compare=tolerant)
-            rows += _engine_rows(sides, features, run, compile_backend)
+            rows += _engine_rows(sides, features, run, compile_backend, autocast_tolerant)
             if ddp:
                 pair = ddp[("candidate", engine)], ddp[("reference", engine)]
                 rows.append(verdict(run.label, engine, run.name(DDP_ROW), *pair, tolerant, ddp_reason))
     return rows
 
 
-def _engine_rows(sides: dict[str, Probe], features: Sequence[str], run: Plan, compile_backend: str) -> list[CheckRow]:
+def _engine_rows(sides: dict[str, Probe], features, run: Plan, compile_backend: str, autocast_compare) -> list:
+    """The feature rows under ``run``'s engine and mode (the autocast row with the autocast tolerance)."""
     rows = []
     with engine_context(run.engine):
         for check, feature, why in FEATURES:
             if check in features:
                 name = run.name(f"{check} [{compile_backend}]" if feature is compiled else check)
-                rows.append(_feature_row(sides, feature, why, run, name))
+                fits = replace(run, compare=autocast_compare) if feature is autocast else run
+                rows.append(_feature_row(sides, feature, why, fits, name))
     return rows
 
 
@@ -130,11 +134,15 @@ def _fresh(probe: Probe) -> Probe:
     return replace(probe, module=module)
 
 
-def _tolerant(compare: Compare) -> Compare:
-    """``compare``, except that low-precision tensors (autocast) get their dtype's rtol, scaled, as atol too."""
+def _tolerant(compare: Compare, computed_in: torch.dtype | None = None) -> Compare:
+    """``compare``, except that low-precision tensors get their dtype's rtol, scaled, as atol too.
+
+    ``computed_in``: a low dtype every floating result went through (autocast), whatever dtype it is returned in.
+    """
 
     def check(actual: Tensor, expected: Tensor) -> None:
-        rtol = LOW_PRECISION.get(expected.dtype)
+        low = computed_in if computed_in is not None and expected.is_floating_point() else expected.dtype
+        rtol = LOW_PRECISION.get(low)
         if rtol is None or not expected.numel():
             compare(actual, expected)
             return

@@ -52,12 +52,16 @@ def per_sample_grads(probe: Probe) -> Observations:
     return {"per-sample grad input": grads_x, **{f"per-sample grad {n}": t for n, t in grads_params.items()}}
 
 
+def autocast_dtype(device_type: str) -> torch.dtype:
+    """The low-precision dtype the autocast row runs in: float16 on CUDA, bfloat16 elsewhere."""
+    return torch.float16 if device_type == "cuda" else torch.bfloat16
+
+
 def autocast(probe: Probe) -> Observations:
     """Forward and backward under ``torch.autocast`` (bfloat16 on the CPU, float16 on CUDA): dtypes and values."""
     device_type = probe.device.type
-    dtype = torch.float16 if device_type == "cuda" else torch.bfloat16
     module, args = probe.module, probe.args(probe.x)
-    with torch.autocast(device_type, dtype=dtype):
+    with torch.autocast(device_type, dtype=autocast_dtype(device_type)):
         seen = forward_backward(module, probe.x, dict(module.named_parameters()), GRAD_SEED, args, holder=module)
     dtypes = {f"{name} dtype": str(t.dtype) for name, t in seen.items() if isinstance(t, torch.Tensor)}
     return {**dtypes, **seen}
