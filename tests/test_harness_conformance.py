@@ -14,8 +14,7 @@ from torch import nn
 
 import scratchnn
 from known_layer_bugs import known_layer_bug
-from scratchnn.testing import check_layer
-from strategies import (
+from modern_strategies import (
     LayerCase,
     adaptive_avg_pool_cases,
     batch_norm_cases,
@@ -25,8 +24,9 @@ from strategies import (
     flatten_cases,
     group_norm_cases,
     layer_norm_cases,
-    seeds,
 )
+from scratchnn.testing import check_layer
+from strategies import seeds
 
 LAYERS = {
     "BatchNorm1d": batch_norm_cases(dims=1),
