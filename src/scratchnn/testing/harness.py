@@ -43,7 +43,7 @@ def check_layer(candidate: nn.Module, reference: nn.Module, input_shape: Sequenc
         candidate: the layer under test. Its parameters and buffers are overwritten with the reference's.
         reference: the trusted layer, usually from torch.nn.
         input_shape: a batched input shape ``(N, ...)``; the other inputs are derived from it.
-        **options: the fields of :class:`~scratchnn.testing.options.CheckOptions`: ``target='indices'`` for a
+        **options: the fields of :class:`~scratchnn.testing.CheckOptions`: ``target='indices'`` for a
             loss, ``modes``, ``seed``, ``dtype``, ``check_init=True``, ``gradgradcheck=True``, ``stack=True``, ...
     """
     opts = CheckOptions(**options)
