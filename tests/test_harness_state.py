@@ -183,3 +183,8 @@ def test_a_callable_target_is_called_with_each_input():
     report = check_layer(scratchnn.CrossEntropyLoss(), nn.CrossEntropyLoss(), (4, 3), target=target)
     assert report.passed, report.format()
     assert (4, 3) in seen and (3,) in seen  # batched and unbatched
+
+
+def test_an_unknown_option_is_a_type_error_naming_it():
+    with pytest.raises(TypeError, match="unexpected keyword argument 'grad_check'"):
+        check_layer(scratchnn.ReLU(), nn.ReLU(), (2, 3), grad_check=False)
