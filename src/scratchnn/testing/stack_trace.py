@@ -71,7 +71,10 @@ def onnx_exported(probe: Probe) -> Observations:
         raise Skip(f"needs onnx, onnxscript and onnxruntime ({e.name} is not installed)") from None
     inputs = (probe.x.detach(), *probe.args(probe.x))
     program = torch.onnx.export(probe.module, inputs, dynamo=True, verbose=False)
-    session = onnxruntime.InferenceSession(program.model_proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 4  # fatal only: onnxruntime's own logger writes to the process's stderr
+    model = program.model_proto.SerializeToString()
+    session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
     feeds = {i.name: t.cpu().numpy() for i, t in zip(session.get_inputs(), inputs, strict=False)}
     outs = [torch.from_numpy(g) for g in session.run(None, feeds)]
     with torch.no_grad():
