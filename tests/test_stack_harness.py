@@ -9,12 +9,19 @@ import pytest
 import torch
 from torch import nn
 
+import scratchnn
 from scratchnn.testing import check_layer
 from scratchnn.testing.grid import Case, check_builtin
 
 FIXTURES = Path(__file__).parent / "fixtures"
 sys.path.insert(0, str(FIXTURES))
-from broken_layers import ContiguousConv2d, CPUBufferLinear, Float32Linear, RankScaledLinear  # noqa: E402
+from broken_layers import (  # noqa: E402
+    ContiguousConv2d,
+    CPUBufferLinear,
+    Float32Linear,
+    RankScaledLinear,
+    WrongMomentumBatchNorm2d,
+)
 from thin_layers import SubclassedReLU  # noqa: E402
 
 STACK_ROWS = (
@@ -163,3 +170,54 @@ def test_cli_stack_passes_a_thin_subclass_of_a_torch_layer_on_every_row():
     assert [row[2] for row in rows[-len(STACK_ROWS) :]] == list(STACK_ROWS)
     assert all(row[3] == "pass" for row in rows)
     assert result.stdout.splitlines()[-1] == "26 checks, all passed"
+
+
+# ------------------------------------------------------------- state, modes, randomness and losses in the stack
+
+
+def stack_results(report) -> dict[str, str]:
+    """``{check: result}`` of the stack rows (``torch.export [train]``, ...)."""
+    features = {name.split(" [")[0] for name in STACK_ROWS}
+    return {row.check: row.result for row in report.rows if row.check.split(" [")[0] in features}
+
+
+def test_a_batch_norm_runs_each_feature_in_both_modes_and_vmap_counts_in_eval():
+    pair = twins(lambda: scratchnn.BatchNorm1d(3), lambda: nn.BatchNorm1d(3))
+    features = ["torch.func.vmap", "per-sample grads", "torch.export"]
+    report = check_layer(*pair, (4, 3), engines=["manual"], gradcheck=False, stack=features)
+    results = stack_results(report)
+    assert results["torch.func.vmap [train]"] == results["per-sample grads [train]"] == "n/a"  # torch refuses too
+    assert results["torch.func.vmap [eval]"] == results["per-sample grads [eval]"] == "pass"
+    assert results["torch.export [train]"] == results["torch.export [eval]"] == "pass"
+
+
+def test_the_exported_graph_of_a_drifting_batch_norm_fails_on_its_buffers():
+    pair = twins(lambda: WrongMomentumBatchNorm2d(3), lambda: nn.BatchNorm2d(3))
+    report = check_layer(*pair, (2, 3, 4, 4), gradcheck=False, stack=["torch.export"])
+    (row,) = [r for r in report.rows if r.check == "torch.export [train]"]
+    assert not row.passed and row.detail.startswith("buffer running_mean: Mismatched elements")
+    assert [r.result for r in report.rows if r.check == "torch.export [eval]"] == ["pass"]
+
+
+def test_dropout_matches_under_vmap_and_export_from_the_same_seed():
+    features = ["torch.func.vmap", "torch.export", "autocast"]
+    report = check_layer(scratchnn.Dropout(0.4), nn.Dropout(0.4), (2, 3, 4, 4), engines=["manual"], stack=features)
+    assert report.passed, report.format()
+    assert {"torch.func.vmap [train]", "torch.export [train]", "autocast [eval]"} <= set(stack_results(report))
+
+
+@pytest.mark.parametrize("target", ["indices", "probabilities"])
+def test_a_loss_gets_its_target_in_every_feature(target):
+    features = ["torch.export", "torch.func.vmap", "per-sample grads", "autocast", "pickle / save / deepcopy"]
+    report = check_layer(scratchnn.CrossEntropyLoss(label_smoothing=0.1), nn.CrossEntropyLoss(label_smoothing=0.1),
+                         (4, 5), target=target, engines=["autograd"], stack=features)  # fmt: skip
+    results = stack_results(report)
+    assert report.passed, report.format()
+    assert [results[f] for f in features] == ["pass"] * len(features)
+
+
+@pytest.mark.slow
+def test_ddp_of_a_batch_norm_in_training_mode_equals_the_halves_run_alone():
+    pair = twins(lambda: scratchnn.BatchNorm2d(3), lambda: nn.BatchNorm2d(3))
+    report = check_layer(*pair, (2, 3, 4, 4), engines=["manual"], gradcheck=False, stack=["DDP 2 ranks vs 1 process"])
+    assert stack_results(report) == {"DDP 2 ranks vs 1 process [train]": "pass"}

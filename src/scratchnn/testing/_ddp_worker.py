@@ -16,15 +16,16 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 
-def _run_side(blob: bytes, x: torch.Tensor, g: torch.Tensor, engine: str, rank: int, world: int):
+def _run_side(blob: bytes, inputs: tuple, g: torch.Tensor, engine: str, rank: int, world: int):
     from .stack_core import engine_context, outputs
 
     try:
         module = torch.load(io.BytesIO(blob), weights_only=False)
         with engine_context(engine):
             ddp = DistributedDataParallel(module)
-            x_r, g_r = x.chunk(world)[rank], g.chunk(world)[rank]  # (N, ...) each
-            (outputs(ddp(x_r))[0] * g_r).sum().backward()
+            shard = [t.chunk(world)[rank] for t in inputs]  # (N, ...) each
+            torch.manual_seed(rank)  # as the one-process run seeds each half
+            (outputs(ddp(*shard))[0] * g[rank]).sum().backward()
         return {f"grad {n}": p.grad.clone() for n, p in module.named_parameters() if p.grad is not None}
     except Exception as e:
         text = str(e).strip().splitlines()
@@ -38,7 +39,7 @@ def main(job: str, out: str) -> None:
     try:
         payload = torch.load(job, weights_only=False)
         results = {
-            (side, engine): _run_side(blob, payload["x"], payload["g"], engine, rank, world)
+            (side, engine): _run_side(blob, (payload["x"], *payload["args"]), payload["g"], engine, rank, world)
             for side, blob in payload["sides"].items()
             for engine in payload["engines"]
         }

@@ -1,111 +1,139 @@
 """``check_layer``: prove that a layer behaves exactly like its torch.nn reference.
 
-The harness copies the reference's parameters into the candidate (after checking their ``state_dict`` keys
-match, and optionally that both were initialised identically), runs both on seeded inputs of several kinds, and
-compares with ``torch.testing.assert_close`` (its default tolerances for the dtype unless given):
+The harness checks that both layers have the same ``state_dict`` keys and shapes (parameters and buffers), copies
+the reference's state into the candidate (after optionally checking that both were initialised identically), runs
+both on seeded inputs of several kinds, and compares with ``torch.testing.assert_close`` (its default tolerances
+for the dtype unless given):
 
 - the output, on a batched input, a batch of one, an unbatched input, a non-contiguous input, a channels_last
   input (4-D) and an empty batch;
-- the gradients with respect to the input and to every parameter, for the same seeded ``grad_output``;
+- the buffers after each forward (running statistics, counters);
+- the gradients with respect to the input (and a float target) and to every parameter, for the same seeded
+  ``grad_output``;
 - ``torch.autograd.gradcheck`` (and optionally ``gradgradcheck``) of the candidate alone, in float64.
 
-For scratchnn's own layers each check runs under both backward engines (hand-written and autograd).
+Each forward runs from the same generator state in both layers, so a random layer (dropout) is compared mask for
+mask. A layer whose reference behaves differently in training and in eval mode (batch norm, dropout) is run in
+both, and every row names its mode. A loss gets its second input from ``target``. For scratchnn's own layers each
+check runs under both backward engines (hand-written and autograd).
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
-from collections.abc import Callable, Sequence
+import copy
+import itertools
+from collections.abc import Sequence
+from dataclasses import replace
 
 import torch
 from torch import Tensor, nn
 
-from ..functional import use_backward
 from .gradcheck import gradcheck_row
-from .report import CheckRow, Report, errors, reason
+from .inputs import extra_inputs, seeded, variants
+from .options import MODES, CheckOptions
+from .report import CheckRow, Report, errors
+from .runs import Compare, Plan, as_tuple, compare_run
+from .stack_core import engine_context
 
-Compare = Callable[[Tensor, Tensor], None]
 
-
-def check_layer(
-    candidate: nn.Module,
-    reference: nn.Module,
-    input_shape: Sequence[int],
-    *,
-    name: str | None = None,
-    engines: Sequence[str] | None = None,
-    dtype: torch.dtype = torch.float32,
-    device=None,
-    seed: int = 0,
-    check_init: bool = False,
-    unbatched: bool = True,
-    gradcheck: bool = True,
-    gradgradcheck: bool = False,
-    rtol: float | None = None,
-    atol: float | None = None,
-    stack: bool | Sequence[str] = False,
-    compile_backend: str = "aot_eager",
-    builders: tuple[Callable[[], nn.Module], Callable[[], nn.Module]] | None = None,
-) -> Report:
+def check_layer(candidate: nn.Module, reference: nn.Module, input_shape: Sequence[int], **options) -> Report:
     """Compare ``candidate`` with ``reference`` and return a :class:`Report` (one row per check).
 
     Args:
-        candidate: the layer under test. Its parameters are overwritten with the reference's.
+        candidate: the layer under test. Its parameters and buffers are overwritten with the reference's.
         reference: the trusted layer, usually from torch.nn.
         input_shape: a batched input shape ``(N, ...)``; the other inputs are derived from it.
-        name: the layer's label in the report. Default: the candidate's class name.
-        engines: backward engines to run (``'manual'``, ``'autograd'``). Default: both for scratchnn layers,
-            none to choose (``'-'``) for other layers.
-        dtype, device: where the comparison runs. Default: float32 on the CPU.
-        seed: seeds the inputs and output gradients.
-        check_init: also require the parameters to be identical before copying (same-seed construction).
-        unbatched: also run an input without the batch dim.
-        gradcheck, gradgradcheck: run them in float64 on a small input.
-        rtol, atol: tolerances for ``torch.testing.assert_close``; both or neither. Default: its defaults for
-            the dtype, with ``atol`` scaled by the largest magnitude of the expected tensor (sums in a different
-            order differ by about ``eps`` times their size).
-        stack: also add one row per feature of the PyTorch stack (compile, export, ONNX, torch.func, autocast,
-            channels_last, pickle, meta device, DDP), each run on both layers; ``True`` for all of them, or the
-            names of some (``stack=["autocast", "channels_last"]``). See :mod:`scratchnn.testing.stack`.
-        compile_backend: the ``torch.compile`` backend of the stack's compile row. Default: ``'aot_eager'``
-            (dynamo and AOTAutograd trace forward and backward, no code generation); ``'inductor'`` also
-            generates and runs the kernels, at several seconds per layer.
-        builders: ``(make_candidate, make_reference)``, zero-argument callables; with them the meta-device row
-            constructs each layer under ``torch.device('meta')``, without them it moves a copy there.
+        **options: the fields of :class:`~scratchnn.testing.CheckOptions`: ``target='indices'`` for a
+            loss, ``modes``, ``seed``, ``dtype``, ``check_init=True``, ``gradgradcheck=True``, ``stack=True``, ...
     """
-    if (rtol is None) != (atol is None):
-        raise ValueError(f"give both rtol and atol or neither, but got rtol={rtol}, atol={atol}")
-    features = _stack_features(stack)
-    label = name or type(candidate).__name__
-    device = torch.device(device or "cpu")
-    candidate, reference = candidate.to(device=device), reference.to(device=device)
-    if any(p.is_floating_point() for p in candidate.parameters()):
-        candidate, reference = candidate.to(dtype), reference.to(dtype)
+    opts = CheckOptions(**options)
+    features = _stack_features(opts.stack)
+    device = torch.device(opts.device or "cpu")
+    candidate, reference = _place(candidate, reference, device, opts.dtype)
+    extras = extra_inputs(opts.target, reference, opts.seed)
+    plan = Plan(opts.name or type(candidate).__name__, _comparer(opts.rtol, opts.atol), opts.seed, device, extras)
     report = Report()
-    if not _sync_parameters(candidate, reference, check_init, label, report):
+    if not _sync_state(candidate, reference, opts.check_init, plan.label, report):
         return report
+    engines = tuple(opts.engines or _default_engines(candidate))
+    shape = tuple(input_shape)
+    modes = tuple(opts.modes) if opts.modes is not None else _auto_modes(reference, shape, opts.dtype, plan)
+    with _modes_restored(candidate, reference):
+        for engine, mode in itertools.product(engines, modes):
+            report.rows += _rows_in_mode(candidate, reference, shape, replace(plan, engine=engine, mode=mode), opts)
+        if features:
+            from .stack import stack_rows
 
-    compare = _comparer(rtol, atol)
-    engines = tuple(engines or _default_engines(candidate))
-    for engine in engines:
-        context = use_backward(engine) if engine != "-" else contextlib.nullcontext()
-        with context:
-            for variant, x in _inputs(input_shape, dtype, device, seed, unbatched):
-                report.rows += _compare_run(candidate, reference, x, variant, compare, label, engine, seed)
-            if gradcheck:
-                report.rows.append(gradcheck_row(candidate, input_shape, device, label, engine, gradgradcheck=False))
-            if gradgradcheck:
-                report.rows.append(gradcheck_row(candidate, input_shape, device, label, engine, gradgradcheck=True))
-    if features:
-        from .stack import stack_rows
-
-        options = {"label": label, "engines": engines, "device": device, "dtype": dtype, "compare": compare}
-        report.rows += stack_rows(
-            candidate, reference, input_shape, features=features, compile_backend=compile_backend, builders=builders,
-            **options,
-        )  # fmt: skip
+            report.rows += stack_rows(
+                candidate, reference, shape, features=features, plan=plan, engines=engines, modes=modes,
+                dtype=opts.dtype, compile_backend=opts.compile_backend, builders=opts.builders,
+            )  # fmt: skip
     return report
+
+
+def _rows_in_mode(candidate, reference, shape, plan: Plan, opts: CheckOptions) -> list[CheckRow]:
+    """Every input variant, then the gradchecks, under ``plan``'s engine and mode."""
+    rows: list[CheckRow] = []
+    with engine_context(plan.engine):
+        for module in (candidate, reference):
+            if plan.mode is not None:
+                module.train(plan.mode == "train")
+        for variant, x in variants(shape, opts.dtype, plan.device, plan.seed, opts.unbatched):
+            rows += compare_run(candidate, reference, x, variant, plan)
+        for second_order, wanted in ((False, opts.gradcheck), (True, opts.gradgradcheck)):
+            if wanted:
+                rows.append(gradcheck_row(candidate, shape, plan, gradgradcheck=second_order))
+    return rows
+
+
+def _place(candidate: nn.Module, reference: nn.Module, device: torch.device, dtype: torch.dtype):
+    """Both layers on ``device``, and in ``dtype`` when the candidate has floating-point parameters or buffers."""
+    candidate, reference = candidate.to(device=device), reference.to(device=device)
+    floating = (*candidate.parameters(), *candidate.buffers())
+    if any(t.is_floating_point() for t in floating):
+        candidate, reference = candidate.to(dtype), reference.to(dtype)
+    return candidate, reference
+
+
+def _auto_modes(reference: nn.Module, shape, dtype, plan: Plan) -> tuple[str | None, ...]:
+    """``('train', 'eval')`` when the reference's output or buffers depend on the mode, else ``(None,)``."""
+    try:
+        probe = copy.deepcopy(reference)
+        x = next(variants(shape, dtype, plan.device, plan.seed, unbatched=False))[1]
+        seen = []
+        with torch.no_grad():
+            for training in (True, False):
+                probe.train(training)
+                before = [b.clone() for b in probe.buffers()]
+                with seeded(plan.seed, plan.device):
+                    seen.append(as_tuple(probe(x.clone(), *plan.extras(x))))  # a copy: in-place layers
+                if training and not _same(before, list(probe.buffers())):
+                    return MODES
+    except Exception:  # the rows will say why the reference does not run
+        return (None,)
+    return (None,) if _same(*seen) else MODES
+
+
+def _same(first: Sequence[Tensor], second: Sequence[Tensor]) -> bool:
+    try:
+        torch.testing.assert_close(list(first), list(second), rtol=0, atol=0, equal_nan=True)
+    except (AssertionError, TypeError, ValueError):
+        return False
+    return True
+
+
+class _modes_restored:
+    """Put every submodule of both layers back in its training or eval mode on leaving the block."""
+
+    def __init__(self, *modules: nn.Module):
+        self.flags = [(m, m.training) for module in modules for m in module.modules()]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for module, training in self.flags:
+            module.training = training
 
 
 def _comparer(rtol: float | None, atol: float | None) -> Compare:
@@ -148,8 +176,8 @@ def _default_engines(candidate: nn.Module) -> tuple[str, ...]:
     return ("manual", "autograd") if ours else ("-",)
 
 
-def _sync_parameters(candidate: nn.Module, reference: nn.Module, check_init: bool, label: str, report: Report) -> bool:
-    """Check the state_dict keys (and initial values), then load the reference's into the candidate."""
+def _sync_state(candidate: nn.Module, reference: nn.Module, check_init: bool, label: str, report: Report) -> bool:
+    """Check the state_dict keys and shapes (and initial values), then load the reference's into the candidate."""
     ours, theirs = candidate.state_dict(), reference.state_dict()
     if ours.keys() != theirs.keys():
         missing, unexpected = [k for k in theirs if k not in ours], [k for k in ours if k not in theirs]
@@ -171,118 +199,3 @@ def _sync_parameters(candidate: nn.Module, reference: nn.Module, check_init: boo
         report.rows.append(CheckRow(label, "-", "identical initialisation", same, *worst, detail=detail))
     candidate.load_state_dict(theirs)
     return True
-
-
-def _inputs(shape: Sequence[int], dtype, device, seed: int, unbatched: bool):
-    """(name, input) pairs: batched, batch 1, unbatched, non-contiguous, channels_last, empty batch."""
-    g = torch.Generator().manual_seed(seed)
-
-    def randn(*size: int) -> Tensor:
-        return torch.randn(size, generator=g, dtype=torch.float64).to(dtype=dtype, device=device)
-
-    shape = tuple(shape)
-    yield "batched", randn(*shape)
-    yield "batch 1", randn(1, *shape[1:])
-    if unbatched:
-        yield "unbatched", randn(*shape[1:])
-    if len(shape) >= 2:
-        yield "non-contiguous", randn(*shape[:-2], shape[-1], shape[-2]).transpose(-1, -2)
-    if len(shape) == 4:
-        yield "channels_last", randn(*shape).contiguous(memory_format=torch.channels_last)
-    yield "empty batch", randn(0, *shape[1:])
-
-
-def _as_tuple(out) -> tuple[Tensor, ...]:
-    return tuple(out) if isinstance(out, (tuple, list)) else (out,)
-
-
-def _forward(module: nn.Module, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
-    """The input as a fresh leaf (same memory format) and the module's outputs as a tuple."""
-    x = x.detach().clone(memory_format=torch.preserve_format).requires_grad_(x.is_floating_point())
-    return x, _as_tuple(module(x))
-
-
-def _backward(module: nn.Module, x: Tensor, outs: Sequence[Tensor], grads: Sequence[Tensor]) -> dict[str, Tensor]:
-    """The gradients of the float outputs w.r.t. the input and every parameter, by name (zeros where unused)."""
-    named = [("input", x), *((n, p) for n, p in module.named_parameters() if p.requires_grad)]
-    floats = [o for o in outs if o.is_floating_point() and o.requires_grad]
-    got = torch.autograd.grad(floats, [t for _, t in named], grads, allow_unused=True) if floats else ()
-    return {n: (g if g is not None else torch.zeros_like(t)) for (n, t), g in zip(named, got, strict=False)}
-
-
-def _compare_run(
-    candidate: nn.Module,
-    reference: nn.Module,
-    x: Tensor,
-    variant: str,
-    compare: Compare,
-    label: str,
-    engine: str,
-    seed: int,
-) -> list[CheckRow]:
-    """Rows for one input: the forward, then the gradients (one row each on the batched input).
-
-    An exception in the candidate's forward fails the forward row; one in its backward fails a gradient row
-    (``backward [batched]`` or ``gradients [...]``) after a forward row that may well pass.
-    """
-    forward, backward = (
-        f"forward [{variant}]",
-        f"backward [{variant}]" if variant == "batched" else f"gradients [{variant}]",
-    )
-    try:
-        x_r, expected = _forward(reference, x)
-    except Exception as e:  # the reference does not take this kind of input: nothing to compare
-        if variant != "batched":
-            return []
-        detail = f"the reference rejects input_shape {list(x.shape)}: {reason(e)}"
-        return [CheckRow(label, engine, forward, False, math.nan, math.nan, detail)]
-    g = torch.Generator().manual_seed(seed + 1)
-    grads = [torch.randn(o.shape, generator=g, dtype=torch.float64).to(o) for o in expected if o.is_floating_point()]
-    try:
-        x_c, actual = _forward(candidate, x)
-    except Exception as e:
-        return [CheckRow(label, engine, forward, False, math.nan, math.nan, reason(e))]
-    if len(actual) != len(expected):
-        detail = f"{len(actual)} outputs, expected {len(expected)}"
-        return [CheckRow(label, engine, forward, False, math.nan, math.nan, detail)]
-    rows = [_row(compare, actual, expected, label, engine, forward)]
-    grads_r = _backward(reference, x_r, expected, grads)
-    if not grads_r:
-        return rows
-    try:
-        grads_c = _backward(candidate, x_c, actual, grads)
-    except Exception as e:
-        return [*rows, CheckRow(label, engine, backward, False, math.nan, math.nan, reason(e))]
-    if variant == "batched":
-        return rows + [
-            _row(compare, (grads_c.get(n),), (grads_r[n],), label, engine, f"grad {n} [{variant}]") for n in grads_r
-        ]
-    names = list(grads_r)
-    grad_row = _row(
-        compare, [grads_c.get(n) for n in names], [grads_r[n] for n in names], label, engine, backward, names
-    )
-    return [*rows, grad_row]
-
-
-def _row(
-    compare: Compare,
-    actual,
-    expected,
-    label: str,
-    engine: str,
-    check: str,
-    names: Sequence[str] | None = None,
-) -> CheckRow:
-    """Compare tensors pairwise; the row fails on the first mismatch and names it."""
-    worst, detail = (0.0, 0.0), ""
-    for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
-        what = names[i] if names else f"output {i}" if len(expected) > 1 else ""
-        if a is None:
-            return CheckRow(label, engine, check, False, math.nan, math.nan, f"{what or 'tensor'} missing")
-        err = errors(a, e)
-        worst = (max(worst[0], err[0]), max(worst[1], err[1]))
-        try:
-            compare(a, e)
-        except AssertionError as exc:
-            detail = detail or f"{what + ': ' if what else ''}{reason(exc)}"
-    return CheckRow(label, engine, check, not detail, *worst, detail)

@@ -135,13 +135,15 @@ def _num(x: float) -> str:
 
 
 def errors(actual: Tensor, expected: Tensor) -> tuple[float, float]:
-    """Max absolute and max relative difference (relative to ``|expected|``) in float64."""
+    """Max absolute and max relative difference (relative to ``|expected|``) in float64; NaN against a number
+    counts as infinitely far."""
     if actual.shape != expected.shape or actual.numel() == 0:
         return (0.0, 0.0) if actual.shape == expected.shape else (math.nan, math.nan)
     a, e = actual.detach().double(), expected.detach().double()
     diff = (a - e).abs()
     both_inf = torch.isinf(a) & torch.isinf(e) & (a == e)
     diff = torch.where(both_inf | (torch.isnan(a) & torch.isnan(e)), 0.0, diff)
+    diff = torch.where(torch.isnan(diff), math.inf, diff)  # NaN on one side only: as far apart as can be
     rel = diff / e.abs().clamp_min(torch.finfo(torch.float64).tiny)
     rel = torch.where(diff == 0, 0.0, rel)
     return diff.max().item(), rel.max().item()

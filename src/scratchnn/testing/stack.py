@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import torch
 from torch import Tensor, nn
 
 from .report import CheckRow, reason
+from .runs import Plan
 from .stack_core import Compare, Outcome, Probe, Skip, attempt, engine_context, verdict
 from .stack_ddp import ddp_outcomes, ddp_reason
 from .stack_eager import autocast, autocast_dtype, channels_last, meta_device, per_sample_grads, pickled, vmapped
@@ -63,48 +65,65 @@ def stack_rows(
     input_shape: Sequence[int],
     *,
     features: Sequence[str],
-    label: str,
+    plan: Plan,
     engines: Sequence[str],
-    device: torch.device,
-    dtype: torch.dtype,
-    compare: Compare,
+    modes: Sequence[str | None] = (None,),
+    dtype: torch.dtype = torch.float32,
     compile_backend: str = "aot_eager",
     builders: tuple[Callable[[], nn.Module], Callable[[], nn.Module]] | None = None,
 ) -> list[CheckRow]:
-    """The stack rows for every engine, in feature order (the DDP rows come from one 2-process run)."""
+    """The stack rows for every engine and mode, in feature order.
+
+    A layer whose behaviour depends on the mode has every feature run in each mode (``torch.export [eval]``); the
+    DDP row, one 2-process run for all engines, runs in the first mode only (training, when both are asked for).
+    """
     g = torch.Generator().manual_seed(4)
-    x = torch.randn((2, *input_shape[1:]), generator=g, dtype=torch.float64).to(dtype=dtype, device=device)
+    x = torch.randn((2, *input_shape[1:]), generator=g, dtype=torch.float64).to(dtype=dtype, device=plan.device)
     build_c, build_r = builders or (None, None)
-    sides = {
-        "candidate": Probe(candidate, x, build_c, device, compile_backend),
-        "reference": Probe(reference, x, build_r, device, compile_backend),
-    }
-    tolerant = _tolerant(compare)
+    common = {"device": plan.device, "compile_backend": compile_backend, "extras": plan.extras, "seed": plan.seed}
+    sides = {"candidate": Probe(candidate, x, build_c, **common), "reference": Probe(reference, x, build_r, **common)}
+    tolerant = _tolerant(plan.compare)
     # Under autocast every result, float32 gradients of float32 inputs included, went through the low dtype.
-    autocast_tolerant = _tolerant(compare, autocast_dtype(device.type))
-    ddp = ddp_outcomes(sides, engines) if DDP_ROW in features else {}
+    autocast_tolerant = _tolerant(plan.compare, autocast_dtype(plan.device.type))
     rows = []
-    for engine in engines:
-        with engine_context(engine):
-            for check, feature, why in FEATURES:
-                name = f"{check} [{compile_backend}]" if feature is compiled else check
-                if check in features:
-                    fits = autocast_tolerant if feature is autocast else tolerant
-                    rows.append(_feature_row(sides, feature, why, label, engine, name, fits))
-        if ddp:
-            pair = ddp[("candidate", engine)], ddp[("reference", engine)]
-            rows.append(verdict(label, engine, DDP_ROW, *pair, tolerant, ddp_reason))
+    for mode in modes:
+        _set_mode((candidate, reference), mode)
+        ddp = ddp_outcomes(sides, engines) if DDP_ROW in features and mode == modes[0] else {}
+        for engine in engines:
+            run = replace(plan, engine=engine, mode=mode, compare=tolerant)
+            rows += _engine_rows(sides, features, run, compile_backend, autocast_tolerant)
+            if ddp:
+                pair = ddp[("candidate", engine)], ddp[("reference", engine)]
+                rows.append(verdict(run.label, engine, run.name(DDP_ROW), *pair, tolerant, ddp_reason))
     return rows
 
 
-def _feature_row(sides: dict[str, Probe], feature, why, label: str, engine: str, check: str, compare) -> CheckRow:
+def _engine_rows(sides: dict[str, Probe], features, run: Plan, compile_backend: str, autocast_compare) -> list:
+    """The feature rows under ``run``'s engine and mode (the autocast row with the autocast tolerance)."""
+    rows = []
+    with engine_context(run.engine):
+        for check, feature, why in FEATURES:
+            if check in features:
+                name = run.name(f"{check} [{compile_backend}]" if feature is compiled else check)
+                fits = replace(run, compare=autocast_compare) if feature is autocast else run
+                rows.append(_feature_row(sides, feature, why, fits, name))
+    return rows
+
+
+def _set_mode(modules: Sequence[nn.Module], mode: str | None) -> None:
+    if mode is not None:
+        for module in modules:
+            module.train(mode == "train")
+
+
+def _feature_row(sides: dict[str, Probe], feature, why, run: Plan, check: str) -> CheckRow:
     """Run the feature on fresh copies of both layers (a feature may change the module it is given)."""
     try:
         theirs = attempt(feature, _fresh(sides["reference"]))
         ours = attempt(feature, _fresh(sides["candidate"]))
     except Skip as e:
-        return CheckRow(label, engine, check, True, float("nan"), float("nan"), str(e), status="skip")
-    return verdict(label, engine, check, ours, theirs, compare, why)
+        return CheckRow(run.label, run.engine, check, True, float("nan"), float("nan"), str(e), status="skip")
+    return verdict(run.label, run.engine, check, ours, theirs, run.compare, why)
 
 
 def _fresh(probe: Probe) -> Probe:
@@ -112,7 +131,7 @@ def _fresh(probe: Probe) -> Probe:
         module = copy.deepcopy(probe.module)
     except Exception:  # a module that cannot be copied is run as it is (its pickle row says why)
         module = probe.module
-    return Probe(module, probe.x, probe.build, probe.device, probe.compile_backend)
+    return replace(probe, module=module)
 
 
 def _tolerant(compare: Compare, computed_in: torch.dtype | None = None) -> Compare:

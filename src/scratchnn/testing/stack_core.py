@@ -38,13 +38,20 @@ class Skip(Exception):
 
 @dataclass
 class Probe:
-    """What a feature needs: the module, seeded inputs and output gradients, and how to build a fresh module."""
+    """What a feature needs: the module, a seeded input (and the inputs after it, such as a loss's target, made
+    from an input), how to build a fresh module, and the seed of torch's generator for a random layer."""
 
     module: nn.Module
     x: Tensor  # (N, ...) with N = 2
     build: Callable[[], nn.Module] | None
     device: torch.device
     compile_backend: str
+    extras: Callable[[Tensor], tuple[Tensor, ...]] = lambda x: ()
+    seed: int = 0
+
+    def args(self, x: Tensor) -> tuple[Tensor, ...]:
+        """The inputs after ``x`` for input ``x`` (a loss's target)."""
+        return tuple(self.extras(x))
 
 
 @dataclass(frozen=True)
@@ -56,9 +63,12 @@ class Outcome:
 
 
 def attempt(feature: Callable[[Probe], Observations], probe: Probe) -> Outcome:
-    """Run ``feature`` quietly (torch's warnings and log lines are not the library's to print)."""
+    """Run ``feature`` quietly (torch's warnings and log lines are not the library's to print), from torch's
+    generator seeded with ``probe.seed`` (the same state on both sides)."""
+    from .inputs import seeded
+
     try:
-        with quiet():
+        with quiet(), seeded(probe.seed, probe.device):
             return Outcome(seen=feature(probe))
     except Skip:
         raise
@@ -137,11 +147,16 @@ def seeded_like(outs: Sequence[Tensor], seed: int) -> list[Tensor]:
     return [torch.randn(o.shape, generator=g, dtype=torch.float64).to(o) for o in outs if o.is_floating_point()]
 
 
-def forward_backward(fn: Callable[[Tensor], object], x: Tensor, params: dict[str, Tensor], seed: int) -> Observations:
-    """Outputs of ``fn(x)`` and the gradients of their seeded projection w.r.t. the input and ``params``."""
+def forward_backward(
+    fn: Callable[..., object], x: Tensor, params: dict[str, Tensor], seed: int, args=(), holder: nn.Module | None = None
+) -> Observations:
+    """Outputs of ``fn(x, *args)``, the buffers of ``holder`` after it, and the gradients of the outputs' seeded
+    projection w.r.t. the input and ``params``."""
     x = x.detach().clone().requires_grad_()
-    outs = outputs(fn(x))
+    outs = outputs(fn(x.clone(), *args))  # a copy: an in-place layer cannot write into the leaf
     seen: Observations = {_out_name(i, len(outs)): o.detach() for i, o in enumerate(outs)}
+    if holder is not None:
+        seen.update({f"buffer {n}": b.detach().clone() for n, b in holder.named_buffers()})
     floats = [o for o in outs if o.is_floating_point() and o.requires_grad]
     if floats:
         names, leaves = ["input", *params], [x, *params.values()]

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from .inputs import seeded
 from .report import reason
 from .stack_core import Outcome, Probe, engine_context, outputs, seeded_like
 
@@ -31,8 +32,10 @@ TIMEOUT_S = 240  # two fresh Python processes import torch and set up gloo: seco
 
 def ddp_outcomes(sides: dict[str, Probe], engines: Sequence[str], timeout: float = TIMEOUT_S) -> dict:
     """``{(side, engine): Outcome}`` from one 2-rank run; each side's observations are its DDP gradients."""
-    x = _batch(next(iter(sides.values())).x.cpu())
-    payload = {"x": x, "engines": list(engines), "sides": {}}
+    probe = next(iter(sides.values()))
+    x = _batch(probe.x.cpu())
+    args = tuple(a.cpu() for a in probe.args(x))
+    payload = {"x": x, "args": args, "engines": list(engines), "sides": {}}
     results: dict = {}
     modules = {}
     for side, p in sides.items():
@@ -46,12 +49,18 @@ def ddp_outcomes(sides: dict[str, Probe], engines: Sequence[str], timeout: float
     if not modules:
         return results
     with torch.no_grad():
-        payload["g"] = g = seeded_like([outputs(next(iter(modules.values()))(x))[0]], 1)[0]
+        shard = outputs(copy.deepcopy(next(iter(modules.values())))(*_shard((x, *args), 0)))[0]
+    payload["g"] = g = torch.stack([seeded_like([shard], 1 + r)[0] for r in range(WORLD_SIZE)])  # (ranks, ...)
     ran = _launch(payload, timeout)
     for side, module in modules.items():
         for engine in engines:
-            results[(side, engine)] = _judge(ran, side, engine, module, x, g)
+            results[(side, engine)] = _judge(ran, side, engine, module, (x, *args), g)
     return results
+
+
+def _shard(inputs: Sequence[Tensor], rank: int) -> tuple[Tensor, ...]:
+    """Rank ``rank``'s half of every input (its batch dim split in ``WORLD_SIZE``)."""
+    return tuple(t.chunk(WORLD_SIZE)[rank] for t in inputs)
 
 
 class RankError(Exception):
@@ -68,13 +77,13 @@ def _batch(x: Tensor) -> Tensor:
     return torch.randn((WORLD_SIZE * x.shape[0], *x.shape[1:]), generator=gen, dtype=torch.float64).to(x)
 
 
-def _judge(ran, side: str, engine: str, module: nn.Module, x: Tensor, g: Tensor) -> Outcome:
+def _judge(ran, side: str, engine: str, module: nn.Module, inputs: Sequence[Tensor], g: Tensor) -> Outcome:
     got = ran.get((side, engine)) if isinstance(ran, dict) else None
     if isinstance(ran, Exception):
         return Outcome(error=ran)
     if isinstance(got, str):
         return Outcome(error=RankError(got))
-    expected = _one_process(module, x, g, engine)
+    expected = _one_process(copy.deepcopy(module), inputs, g, engine)
     for name, want in expected.items():
         if name not in got or not torch.allclose(got[name], want, rtol=1e-5, atol=1e-6 * max(1.0, want.abs().max())):
             err = (got[name] - want).abs().max().item() if name in got else float("nan")
@@ -82,12 +91,16 @@ def _judge(ran, side: str, engine: str, module: nn.Module, x: Tensor, g: Tensor)
     return Outcome(seen=got)
 
 
-def _one_process(module: nn.Module, x: Tensor, g: Tensor, engine: str) -> dict[str, Tensor]:
-    """One process: the gradients of ``mean over ranks of <out_r, g_r>`` = ``<out, g> / WORLD_SIZE``."""
+def _one_process(module: nn.Module, inputs: Sequence[Tensor], g: Tensor, engine: str) -> dict[str, Tensor]:
+    """One process: the gradients of ``mean over ranks r of <module(half r), g[r]>``, which DDP's averaged
+    gradients must equal (each half runs alone, so a layer with batch statistics sees what each rank sees)."""
     params = {n: p for n, p in module.named_parameters() if p.requires_grad}
     with engine_context(engine):
-        loss = (outputs(module(x))[0] * g).sum() / WORLD_SIZE
-        grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
+        losses = []
+        for r in range(WORLD_SIZE):
+            with seeded(r, torch.device("cpu")):  # as rank r seeds its generator: the same dropout masks
+                losses.append((outputs(module(*_shard(inputs, r)))[0] * g[r]).sum())
+        grads = torch.autograd.grad(sum(losses) / WORLD_SIZE, list(params.values()), allow_unused=True)
     return {f"grad {n}": gr.cpu() for n, gr in zip(params, grads, strict=True) if gr is not None}
 
 

@@ -18,30 +18,37 @@ GRAD_SEED = 1
 
 
 def vmapped(probe: Probe) -> Observations:
-    """``torch.func.vmap(module)`` over a stack of two batches ``(2, N, ...)``: one output per batch."""
+    """``torch.func.vmap(module)`` over a stack of two batches ``(2, N, ...)``: one output per batch.
+
+    Random operations draw differently per batch (``randomness='different'``), from the same generator state
+    on both sides.
+    """
     g = torch.Generator().manual_seed(2)
     xs = torch.randn((2, *probe.x.shape), generator=g, dtype=torch.float64).to(probe.x)
-    outs = outputs(vmap(probe.module)(xs))
+    args = [torch.stack(a) for a in zip(*(probe.args(x) for x in xs), strict=True)]  # (2, ...) each
+    outs = outputs(vmap(probe.module, randomness="different")(xs, *args))
     return {f"output {i}" if len(outs) > 1 else "output": o.detach() for i, o in enumerate(outs)}
 
 
 def per_sample_grads(probe: Probe) -> Observations:
     """Per-sample gradients (input and parameters) by ``vmap(grad(...))`` over ``functional_call``.
 
-    The loss of sample ``i`` is ``<module(x[i:i+1]), g[i:i+1]>`` for a seeded ``g``; the reference side's
-    gradients are those of torch.nn, which equal a loop over the samples.
+    The loss of sample ``i`` is ``<module(x[i:i+1], *args[i:i+1]), g>`` for a seeded ``g`` shaped like the output
+    of one sample; the reference side's gradients are those of torch.nn, which equal a loop over the samples.
     """
     module, x = probe.module, probe.x.detach()
+    args = probe.args(x)
     params = {n: p.detach() for n, p in module.named_parameters()}
     with torch.no_grad():
-        out = outputs(module(x))[0]  # (N, ...)
-    g = seeded_like([out], GRAD_SEED)[0]
+        one = outputs(module(x[:1], *(a[:1] for a in args)))[0]  # (1, ...), or () for a reduced loss
+    g = seeded_like([one], GRAD_SEED)[0]
 
-    def loss(params, xi, gi):
-        yi = outputs(functional_call(module, params, (xi.unsqueeze(0),)))[0]  # (1, ...)
-        return (yi * gi.unsqueeze(0)).sum()
+    def loss(params, xi, *ai):
+        yi = outputs(functional_call(module, params, (xi.unsqueeze(0), *(a.unsqueeze(0) for a in ai))))[0]
+        return (yi * g).sum()
 
-    grads_params, grads_x = vmap(grad(loss, argnums=(0, 1)), in_dims=(None, 0, 0))(params, x, g)
+    per_sample = vmap(grad(loss, argnums=(0, 1)), in_dims=(None, 0, *(0 for _ in args)), randomness="different")
+    grads_params, grads_x = per_sample(params, x, *args)
     return {"per-sample grad input": grads_x, **{f"per-sample grad {n}": t for n, t in grads_params.items()}}
 
 
@@ -53,8 +60,9 @@ def autocast_dtype(device_type: str) -> torch.dtype:
 def autocast(probe: Probe) -> Observations:
     """Forward and backward under ``torch.autocast`` (bfloat16 on the CPU, float16 on CUDA): dtypes and values."""
     device_type = probe.device.type
+    module, args = probe.module, probe.args(probe.x)
     with torch.autocast(device_type, dtype=autocast_dtype(device_type)):
-        seen = forward_backward(probe.module, probe.x, dict(probe.module.named_parameters()), GRAD_SEED)
+        seen = forward_backward(module, probe.x, dict(module.named_parameters()), GRAD_SEED, args, holder=module)
     dtypes = {f"{name} dtype": str(t.dtype) for name, t in seen.items() if isinstance(t, torch.Tensor)}
     return {**dtypes, **seen}
 
@@ -65,7 +73,7 @@ def channels_last(probe: Probe) -> Observations:
         raise ValueError(f"channels_last needs a 4-D input, but the input has {probe.x.dim()} dims")
     module = copy.deepcopy(probe.module).to(memory_format=torch.channels_last)
     x = probe.x.contiguous(memory_format=torch.channels_last)
-    seen = forward_backward(module, x, dict(module.named_parameters()), GRAD_SEED)
+    seen = forward_backward(module, x, dict(module.named_parameters()), GRAD_SEED, probe.args(x), holder=module)
     formats = {f"{name} memory format": _format(t) for name, t in seen.items() if t.dim() == 4}
     return {**formats, **seen}
 
@@ -86,8 +94,9 @@ def pickled(probe: Probe) -> Observations:
         "torch.save": torch.load(buffer, weights_only=False),
         "deepcopy": copy.deepcopy(probe.module),
     }
+    inputs = (probe.x.detach(), *probe.args(probe.x))
     with torch.no_grad():
-        return {f"{how} output {i}": o for how, m in copies.items() for i, o in enumerate(outputs(m(probe.x.detach())))}
+        return {f"{how} output {i}": o for how, m in copies.items() for i, o in enumerate(outputs(m(*inputs)))}
 
 
 def meta_device(probe: Probe) -> Observations:
@@ -109,4 +118,4 @@ def meta_device(probe: Probe) -> Observations:
     module.load_state_dict(probe.module.state_dict())
     module.train(probe.module.training)
     with torch.no_grad():
-        return {f"output {i}": o for i, o in enumerate(outputs(module(probe.x.detach())))}
+        return {f"output {i}": o for i, o in enumerate(outputs(module(probe.x.detach(), *probe.args(probe.x))))}

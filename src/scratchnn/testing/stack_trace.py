@@ -21,8 +21,9 @@ def compiled(probe: Probe) -> Observations:
     """``torch.compile(module, fullgraph=True)`` forward and backward; on failure, the graph breaks and why."""
     torch._dynamo.reset()
     fn = torch.compile(probe.module, fullgraph=True, backend=probe.compile_backend)
+    args, params = probe.args(probe.x), dict(probe.module.named_parameters())
     try:
-        return forward_backward(fn, probe.x, dict(probe.module.named_parameters()), GRAD_SEED)
+        return forward_backward(fn, probe.x, params, GRAD_SEED, args, holder=probe.module)
     except Exception as e:
         breaks = graph_breaks(probe)
         if not breaks and isinstance(e, torch._dynamo.exc.Unsupported):  # under fullgraph, a break is this error
@@ -41,7 +42,7 @@ def graph_breaks(probe: Probe) -> str:
     torch._dynamo.reset()
     try:
         with quiet():
-            explained = torch._dynamo.explain(probe.module)(probe.x.detach())
+            explained = torch._dynamo.explain(probe.module)(probe.x.detach(), *probe.args(probe.x))
     except Exception:
         return ""
     reasons = []
@@ -53,10 +54,11 @@ def graph_breaks(probe: Probe) -> str:
 
 
 def exported(probe: Probe) -> Observations:
-    """``torch.export.export`` (training-mode IR), then the exported module's outputs and backward."""
-    program = torch.export.export(probe.module, (probe.x.detach(),))
+    """``torch.export.export`` (training-mode IR), then the exported module's outputs, buffers and backward."""
+    args = probe.args(probe.x)
+    program = torch.export.export(probe.module, (probe.x.detach(), *args))
     module = program.module()
-    return forward_backward(module, probe.x, dict(module.named_parameters()), GRAD_SEED)
+    return forward_backward(module, probe.x, dict(module.named_parameters()), GRAD_SEED, args, holder=module)
 
 
 def onnx_exported(probe: Probe) -> Observations:
@@ -67,13 +69,16 @@ def onnx_exported(probe: Probe) -> Observations:
         import onnxscript  # noqa: F401
     except ImportError as e:
         raise Skip(f"needs onnx, onnxscript and onnxruntime ({e.name} is not installed)") from None
-    x = probe.x.detach()
-    program = torch.onnx.export(probe.module, (x,), dynamo=True, verbose=False)
-    session = onnxruntime.InferenceSession(program.model_proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    got = session.run(None, {session.get_inputs()[0].name: x.cpu().numpy()})
-    outs = [torch.from_numpy(g) for g in got]
+    inputs = (probe.x.detach(), *probe.args(probe.x))
+    program = torch.onnx.export(probe.module, inputs, dynamo=True, verbose=False)
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 4  # fatal only: onnxruntime's own logger writes to the process's stderr
+    model = program.model_proto.SerializeToString()
+    session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    feeds = {i.name: t.cpu().numpy() for i, t in zip(session.get_inputs(), inputs, strict=False)}
+    outs = [torch.from_numpy(g) for g in session.run(None, feeds)]
     with torch.no_grad():
-        eager = outputs(probe.module(x))
+        eager = outputs(probe.module(*inputs))
     for i, (o, e) in enumerate(zip(outs, eager, strict=False)):
         _check_exported(o, e.detach().cpu(), i)
     return {("output" if len(eager) == 1 else f"output {i}"): o for i, o in enumerate(outs[: len(eager)])}
