@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from torch import nn
 
 import scratchnn
-from known_layer_bugs import known_layer_bug
 from modern_strategies import (
     LayerCase,
     adaptive_avg_pool_cases,
@@ -61,8 +60,7 @@ def twins(case: LayerCase, seed: int) -> tuple[nn.Module, nn.Module]:
 def assert_conforms(case: LayerCase, seed: int, **options) -> None:
     ours, theirs = twins(case, seed)
     report = check_layer(ours, theirs, case.shape, target=case.target, dtype=torch.float64, seed=seed, **options)
-    unexpected = [r for r in report.failures if not known_layer_bug(case.name, r)]
-    assert not unexpected, f"{case}\n" + report.format(failures_only=True)
+    assert report.passed, f"{case}\n" + report.format(failures_only=True)
 
 
 @pytest.mark.filterwarnings("ignore")  # var_mean of an empty batch warns in both layers

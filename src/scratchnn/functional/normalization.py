@@ -83,7 +83,9 @@ def moments(x: Tensor, dims: Dims) -> tuple[Tensor, Tensor, Tensor]:
     """``(var, mean, x - mean)`` over ``dims`` (kept as size 1), ``var`` biased. Two passes, as torch's CPU batch
     norm collects its statistics: the mean from a sum, then the sum of the centred squares (``torch.var_mean``'s
     one-pass Welford update measured about three times slower on the CPU)."""
-    count = math.prod([x.shape[d] for d in dims])  # M; 0 for an empty input, whose statistics are NaN as torch's
+    # M values per statistic. An empty batch's statistics come out 0 rather than 0/0: batch norm's running averages
+    # skip such a batch, and finite statistics keep its (empty) gradients' sums 0, as torch's, not NaN.
+    count = max(math.prod([x.shape[d] for d in dims]), 1)
     mean = x.sum(dims, keepdim=True) / count
     centred = x - mean
     return (centred * centred).sum(dims, keepdim=True) / count, mean, centred
