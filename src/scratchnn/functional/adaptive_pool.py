@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from .._dtypes import check_tensor
-from .._library import memory_format
+from .._library import grad_format, memory_format
 from ._mode import composite
 
 
@@ -60,7 +60,13 @@ def adaptive_avg_pool2d_backward(grad_out: Tensor, x: Tensor, rows: Tensor, cols
     with _no_autocast(grad_out):
         t = torch.matmul((grad_out / counts).transpose(2, 3), rows)  # (N, C, oW, H): one GEMM over N*C*oW rows
         grad_x = torch.matmul(t.transpose(2, 3), cols)  # (N, C, H, W)
-    return grad_x.contiguous(memory_format=memory_format(x))
+    return grad_x.contiguous(memory_format=grad_layout(x, grad_out.shape[-2:]))
+
+
+def grad_layout(x: Tensor, out_hw: tuple[int, int]) -> torch.memory_format:
+    """torch's layout of ``dL/dx``: ``x``'s, except for a global average (a ``1 x 1`` output), which torch takes
+    as a mean whose gradient comes back contiguous."""
+    return torch.contiguous_format if tuple(out_hw) == (1, 1) else memory_format(x)
 
 
 class AdaptiveAvgPool2dFunction(torch.autograd.Function):
@@ -126,7 +132,7 @@ def adaptive_avg_pool2d(input: Tensor, output_size, *, backward: str | None = No
     rows, cols = window_matrix(H, oH, x), window_matrix(W, oW, x)  # (oH, H), (oW, W)
     counts = rows.sum(1, keepdim=True) * cols.sum(1)  # (oH, oW): pixels per window
     if composite(backward):
-        out = adaptive_avg_pool2d_forward(x, rows, cols, counts)
+        out = adaptive_avg_pool2d_forward(grad_format(x, grad_layout(x, (oH, oW))), rows, cols, counts)
     else:
         out = AdaptiveAvgPool2dFunction.apply(x, rows, cols, counts)
     return out.squeeze(0) if unbatched else out

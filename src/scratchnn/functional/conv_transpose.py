@@ -41,7 +41,7 @@ import torch
 from torch import Tensor
 
 from .._dtypes import check_tensor
-from .._library import autocast_inputs, differentiable_backward, like, memory_format
+from .._library import autocast_inputs, differentiable_backward, grad_format, like, memory_format
 from ._conv_args import ConvArgs, check_steps, out_size, padding_pair
 from ._mode import composite
 from ._windows import Pair, Size2, batched, fold_taps, pad, pair
@@ -179,7 +179,7 @@ def conv_transpose2d(
     out_hw = transposed_size(x.shape[2:], kernel, args, output_padding)
     _check_input(x, weight, bias, groups, out_hw)
     if composite(backward):
-        out = conv_transpose2d_forward(x, weight, bias, args, out_hw)
+        out = conv_transpose2d_forward(grad_format(x, memory_format(x, weight)), weight, bias, args, out_hw)
     else:
         out = ConvTranspose2dFunction.apply(x, weight, bias, args, out_hw)
     return out.squeeze(0) if unbatched else out

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from .._dtypes import check_tensor
+from .._library import grad_format, memory_format
 from ._mode import composite
 from .normalization import FrozenNormFunction, NormalizeFunction, frozen_norm_forward, normalize_forward
 
@@ -102,7 +103,7 @@ def batch_norm(
     stats = {"running_mean": running_mean, "running_var": running_var, "weight": weight, "bias": bias}
     _check_batch_norm(input, stats, training, eps)
     dtype = _check_dtypes("batch_norm", input, *stats.values())
-    x, w, b = _cast(dtype, input, weight, bias)
+    x, w, b = _cast(dtype, grad_format(input, memory_format(input)), weight, bias)  # dL/dx laid out as torch's
     affine_shape = (input.shape[1],) + (1,) * (input.dim() - 2)  # (C, 1, ..)
     manual = not composite(backward)
     if not training:
@@ -198,7 +199,7 @@ def group_norm(
     check_tensor(input, "group_norm")
     _check_group_norm(input, num_groups, weight, bias)
     dtype = _check_dtypes("GroupNormKernelImpl", input, weight, bias)
-    x, w, b = _cast(dtype, input, weight, bias)
+    x, w, b = _cast(dtype, grad_format(input, memory_format(input)), weight, bias)  # dL/dx laid out as torch's
     C = input.shape[1]
     x = x.unflatten(1, (num_groups, C // num_groups))  # (N, G, C/G, *), a view
     dims = tuple(range(2, x.dim()))  # a group's channels and space
