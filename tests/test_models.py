@@ -59,11 +59,14 @@ def _twins(seed: int = 0, **kwargs) -> tuple[ResNet, ResNet]:
 def test_resnet_parameter_count_shape_and_buffers():
     for impl in ("scratch", "torch"):
         model = ResNet(impl)
-        assert sum(p.numel() for p in model.parameters()) == 77_754  # stem 176, blocks 4,672 + 14,528 + 57,728, head 650
+        # stem 176, blocks 4,960 + 14,528 + 57,728 (each with a 1x1 shortcut), head 650
+        assert sum(p.numel() for p in model.parameters()) == 78_042
         assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
         running = [name for name, _ in model.named_buffers() if name.endswith("running_mean")]
-        assert len(running) == 9  # stem, 3 blocks x 2, 2 downsampling shortcuts
-    assert sum(p.numel() for p in ResNet(widths=(8, 16, 32), blocks=3).parameters()) == 68_642
+        assert len(running) == 10  # stem, 3 blocks x 2, 3 downsampling shortcuts
+    cifar_layout = ResNet(widths=(8, 16, 32), blocks=3, strides=(1, 2, 2))  # ResNet-20, narrower
+    assert sum(p.numel() for p in cifar_layout.parameters()) == 68_642
+    assert cifar_layout(torch.randn(2, 1, 28, 28)).shape == (2, 10)
 
 
 def test_resnet_twins_start_identical_and_agree_in_train_and_eval_mode():
@@ -101,7 +104,11 @@ def test_scratch_resnet_computes_only_with_scratchnn_layers():
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"widths": (8, 16)}, "widths must be three positive integers"), ({"blocks": 0}, "blocks must be a positive")],
+    [
+        ({"widths": (8, 16)}, "widths must be three positive integers"),
+        ({"strides": (2, 0, 2)}, "strides must be three positive integers"),
+        ({"blocks": 0}, "blocks must be a positive"),
+    ],
 )
 def test_bad_resnet_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -59,10 +59,10 @@ def add_parser(sub) -> None:
         "--deterministic", action="store_true", help="torch.use_deterministic_algorithms for every run (default: off)"
     )
     p.add_argument(
-        "--no-control",
-        dest="control",
-        action="store_false",
-        help="skip the rounding control (a second torch.nn run per model and seed; default: run it)",
+        "--control",
+        action=argparse.BooleanOptionalAction,
+        help="train the rounding control, a second torch.nn run per model and seed whose batches have their samples "
+        f"permuted {_preset_default('control')}",
     )
     p.add_argument("--out", default="runs", help="where new run directories go (default: runs)")
     p.add_argument("--quiet", action="store_true", default=False, help="print only the run directory (default: off)")
@@ -80,6 +80,8 @@ def _as_flag(name: str, value: object) -> object:
     """A config value as it is typed on the command line: ``--models cnn mlp``, ``--train-size all``."""
     if isinstance(value, tuple):
         return " ".join(value)
+    if isinstance(value, bool):
+        return "on" if value else "off"
     return "all" if value is None and name in ("train_size", "test_size") else value
 
 
