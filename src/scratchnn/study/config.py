@@ -29,7 +29,7 @@ class StudyConfig:
     mlp_lr: float = 0.005
     cnn_weight_decay: float = 0.0
     mlp_weight_decay: float = 0.0
-    resnet_lr: float = 0.002
+    resnet_lr: float = 0.001
     resnet_weight_decay: float = 0.0
     activation: str = "relu"
     train_size: int | None = 4000  # None: all (see prepare_data)
@@ -44,7 +44,7 @@ class StudyConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "models", tuple(self.models))  # a list from JSON or the command line
         checks = [
-            ("models", len(self.models) >= 1 and set(self.models) <= set(MODELS)),
+            ("models", 1 <= len(self.models) == len(set(self.models)) and set(self.models) <= set(MODELS)),
             ("preset", self.preset in PRESETS),
             ("optimizer", self.optimizer in OPTIMIZERS),
             ("activation", self.activation in ACTIVATIONS),
@@ -95,7 +95,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "control": False,
         "epochs": 4,
         "batch_size": 128,
-        "resnet_lr": 0.002,
+        "resnet_lr": 0.001,
         "dataset": "fashion-mnist",
         "train_size": None,
         "test_size": None,
