@@ -40,7 +40,7 @@ def test_compare_help_explains_each_preset(capsys):
     assert "quick: 8 epochs of Adam at batch 256" in shown
     assert "seed: the original schedule: full-batch Adam for 2,000 epochs" in shown
     assert "resnet: the ResNet-8 twins" in shown
-    assert "(default: 8 in quick, 2000 in seed, 4 in resnet)" in shown  # --epochs under each preset
+    assert "(default: 8 in quick, 2000 in seed, 3 in resnet)" in shown  # --epochs under each preset
     assert "(default: cnn mlp in quick, cnn mlp in seed, resnet in resnet)" in shown  # --models
     assert "(default: on in quick, on in seed, off in resnet)" in shown  # --control
 

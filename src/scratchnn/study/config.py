@@ -88,12 +88,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         "train_size": 4000,
         "test_size": 1000,
     },
-    # The ResNet twins (models.ResNet, batch norm) on the full Fashion-MNIST, 60,000/10,000: four epochs of Adam
+    # The ResNet twins (models.ResNet, batch norm) on the full Fashion-MNIST, 60,000/10,000: three epochs of Adam
     # at batch 128. Without the rounding control, which would add a third of the time (docs/resnet.md).
     "resnet": {
         "models": ("resnet",),
         "control": False,
-        "epochs": 4,
+        "epochs": 3,
         "batch_size": 128,
         "resnet_lr": 0.001,
         "dataset": "fashion-mnist",
