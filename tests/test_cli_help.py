@@ -39,7 +39,10 @@ def test_compare_help_explains_each_preset(capsys):
     shown = " ".join(capsys.readouterr().out.split())
     assert "quick: 8 epochs of Adam at batch 256" in shown
     assert "seed: the original schedule: full-batch Adam for 2,000 epochs" in shown
-    assert "(default: 8 in quick, 2000 in seed)" in shown  # --epochs under each preset
+    assert "resnet: the ResNet-8 twins" in shown
+    assert "(default: 8 in quick, 2000 in seed, 3 in resnet)" in shown  # --epochs under each preset
+    assert "(default: cnn mlp in quick, cnn mlp in seed, resnet in resnet)" in shown  # --models
+    assert "(default: on in quick, on in seed, off in resnet)" in shown  # --control
 
 
 def test_train_help_shows_the_config_defaults(capsys):
@@ -53,8 +56,8 @@ def test_train_help_shows_the_config_defaults(capsys):
 @pytest.mark.parametrize(
     ("argv", "hint"),
     [
-        (["compare", "--lr", "0.1"], "unrecognized arguments: --lr 0.1 (did you mean --cnn-lr/--mlp-lr?)"),
-        (["compare", "--model", "cnn"], "(did you mean --preset (compare trains every model)?)"),
+        (["compare", "--lr", "0.1"], "unrecognized arguments: --lr 0.1 (did you mean --cnn-lr/--mlp-lr/--resnet-lr?)"),
+        (["compare", "--models", "vgg"], "argument --models: invalid choice: 'vgg'"),
         (["train", "--learning-rate", "0.1"], "unrecognized arguments: --learning-rate 0.1"),
         (["train", "--optimiser", "sgd"], "(did you mean --optimizer?)"),
         (["train", "--batch-size", "fulll"], "expected a positive integer or 'full', got 'fulll'"),

@@ -23,9 +23,8 @@ class _Parser(argparse.ArgumentParser):
 
 # Flags users reach for that the command spells differently: the hint names the right ones.
 ALIASES = {
-    ("compare", "--lr"): "--cnn-lr/--mlp-lr",
-    ("compare", "--weight-decay"): "--cnn-weight-decay/--mlp-weight-decay",
-    ("compare", "--model"): "--preset (compare trains every model)",
+    ("compare", "--lr"): "--cnn-lr/--mlp-lr/--resnet-lr",
+    ("compare", "--weight-decay"): "--cnn-weight-decay/--mlp-weight-decay/--resnet-weight-decay",
     ("train", "--seeds"): "--seed",
 }
 

@@ -45,12 +45,34 @@ def add_parser(sub) -> None:
         "train",
         help="train one model",
         argument_default=argparse.SUPPRESS,
-        description="Train the CNN or MLP on MNIST or Fashion-MNIST; writes a new run directory (config, "
+        description="Train the CNN, MLP or ResNet on MNIST or Fashion-MNIST; writes a new run directory (config, "
         "metrics, checkpoints) and prints its path last. --resume RUN_DIR continues a run that stopped.",
     )
-    p.add_argument("--model", choices=tuple(MODELS), help=f"the architecture (models.CNN or models.MLP) {d('model')}")
+    _add_model_flags(p, d)
+    _add_schedule_flags(p, d)
+    p.add_argument("--device", choices=DEVICES, help=f"auto: cuda, else mps, else cpu {d('device')}")
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help=f"torch.distributed backend under torchrun; auto: nccl on CUDA, else gloo {d('backend')}",
+    )
+    add_size_flags(p, d("train_size"), d("test_size"))
+    add_data_flags(p)
+    _add_run_flags(p, d)
+    p.set_defaults(run=run)
+
+
+def _add_model_flags(p: argparse.ArgumentParser, d) -> None:
+    p.add_argument(
+        "--model",
+        choices=tuple(MODELS),
+        help=f"the architecture: models.CNN, models.MLP or models.ResNet (batch norm) {d('model')}",
+    )
     p.add_argument("--impl", choices=IMPLS, help=f"scratchnn layers or their torch.nn twins {d('impl')}")
     p.add_argument("--activation", choices=tuple(ACTIVATIONS), help=f"the hidden layers' activation {d('activation')}")
+
+
+def _add_schedule_flags(p: argparse.ArgumentParser, d) -> None:
     p.add_argument("--epochs", type=positive_int, metavar="N", help=f"passes over the training data {d('epochs')}")
     p.add_argument(
         "--batch-size",
@@ -68,26 +90,20 @@ def add_parser(sub) -> None:
         action="store_true",
         help="torch.use_deterministic_algorithms: resumed runs bit-identical on the CPU (default: off)",
     )
-    p.add_argument("--device", choices=DEVICES, help=f"auto: cuda, else mps, else cpu {d('device')}")
-    p.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        help=f"torch.distributed backend under torchrun; auto: nccl on CUDA, else gloo {d('backend')}",
-    )
+
+
+def _add_run_flags(p: argparse.ArgumentParser, d) -> None:
     p.add_argument(
         "--checkpoint-every",
         type=int,
         metavar="N",
         help=f"checkpoint every N epochs and at the end; 0: only at the end {d('checkpoint_every')}",
     )
-    add_size_flags(p, d("train_size"), d("test_size"))
-    add_data_flags(p)
     p.add_argument("--out", default="runs", help="where new run directories go (default: runs)")
     p.add_argument(
         "--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint (default: a new run)"
     )
     p.add_argument("--quiet", action="store_true", default=False, help="print only the run directory (default: off)")
-    p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

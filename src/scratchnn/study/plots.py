@@ -21,7 +21,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FormatStrFormatter, LogLocator, MaxNLocator, NullFormatter
 
-COLOURS = {"cnn": "tab:blue", "mlp": "tab:orange"}
+COLOURS = {"cnn": "tab:blue", "mlp": "tab:orange", "resnet": "tab:green"}
 DPI = 100
 
 

@@ -55,6 +55,7 @@ from ..data import DATASETS
 from . import plot_gaps, plots, report_html, report_md
 
 TITLE = "scratchnn study: from-scratch layers against torch.nn"
+ARCHITECTURES = {"cnn": "a small CNN", "mlp": "an MLP", "resnet": "a ResNet-8 with batch norm"}
 TIMING_NOISE = (
     "Wall times are those of this run on a machine that may be shared: they can differ several-fold between runs "
     "when other processes compete for the CPU, so compare them only within one report."
@@ -137,14 +138,16 @@ def _intro(result: dict) -> list:
             f"Each model was trained with one seed ({seeds[0]}), so every number is a single run and there is no "
             "spread to show; pass --seeds 3 or more for a mean and standard deviation."
         )
+    names = [f"{ARCHITECTURES.get(model, model)} ({count:,} parameters)" for model, count in params.items()]
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
     text = (
-        f"This report compares four models trained on {data['dataset']} ({data['train_size']:,} training and "
-        f"{data['test_size']:,} test images): a small CNN ({params.get('cnn', 0):,} parameters) and an MLP "
-        f"({params.get('mlp', 0):,} parameters), each built twice: once from scratchnn's layers, whose forward "
-        "and backward passes are written by hand on torch tensors, and once from torch.nn. The twins start from "
-        "identical weights and are trained the same way, so any difference between them measures how far the "
-        "from-scratch implementation drifts from torch.nn; the models of different architectures show what the "
-        f"convolution buys. {spread}"
+        f"This report compares {len(models)} models trained on {data['dataset']} ({data['train_size']:,} training "
+        f"and {data['test_size']:,} test images): {listed}, each built twice: once from scratchnn's layers, whose "
+        "forward and backward passes are written by hand on torch tensors, and once from torch.nn. The twins start "
+        "from identical weights and are trained the same way, so any difference between them measures how far the "
+        "from-scratch implementation drifts from torch.nn"
+        + ("; the models of different architectures show what the convolution buys. " if len(params) > 1 else ". ")
+        + spread
     )
     env = result["environment"]
     meta = f"Run {env.get('date', '?')} on {env.get('device', '?')} ({env.get('device_name', '?')})."

@@ -1,4 +1,5 @@
-"""Run the study: the CNN and the MLP, each from scratchnn layers and from torch.nn, over several seeds.
+"""Run the study: each model (the CNN and the MLP by default), from scratchnn layers and from torch.nn, over
+several seeds.
 
 For a seed, the scratch model and its torch.nn twin start from identical weights (same ``torch.manual_seed``
 before construction) and see the training examples in the same order (the same data generator seed), so any gap
@@ -23,22 +24,21 @@ from .config import StudyConfig
 from .twins import Builder, TwinRuns, train_twins
 from .verdict import verdict
 
-MODEL_KEYS = ("cnn-scratch", "cnn-torch", "mlp-scratch", "mlp-torch")
-ARCHS = ("cnn", "mlp")
+IMPLS = ("scratch", "torch")
 METRICS_KEYS = ("summary", "twin_gap", "control_gap", "twins", "models", "controls", "environment", "data")
 
 Progress = Callable[[str, dict[str, float]], None]
 
 
 def runs_per_seed(config: StudyConfig) -> int:
-    """How many training runs one seed takes: four models, and a control per architecture unless switched off."""
-    return len(MODEL_KEYS) + (len(ARCHS) if config.control else 0)
+    """How many training runs one seed takes: two twins per model, and a control per model unless switched off."""
+    return len(config.models) * (len(IMPLS) + config.control)
 
 
 def run_study(
     config: StudyConfig, data, data_info: dict, on_epoch: Progress | None = None, build: Builder = build_model
 ) -> dict:
-    """Train the four models (and the controls) for every seed and gather everything the report shows.
+    """Train the twins of every model (and the controls) for every seed and gather everything the report shows.
 
     Args:
         config: the study configuration.
@@ -50,9 +50,10 @@ def run_study(
     """
     models: dict[str, dict] = {}
     controls: dict[str, dict] = {}
-    twins: dict[str, dict] = {arch: {"seeds": []} for arch in ARCHS}
+    twins: dict[str, dict] = {arch: {"seeds": []} for arch in config.models}
+    artifact_source = None
     for seed in range(config.seeds):
-        for arch in ARCHS:
+        for arch in config.models:
             label = (lambda role, m, a=arch, s=seed: on_epoch(f"{a}-{role} seed {s}", m)) if on_epoch else None
             runs = train_twins(
                 _train_config(config, arch, seed), data, control=config.control, build=build, on_epoch=label
@@ -61,7 +62,7 @@ def run_study(
             twins[arch]["seeds"].append({"seed": seed, "first_step": runs.first_step, "gaps": runs.gaps})
             if arch == "cnn" and seed == 0:
                 artifact_source = runs.members["scratch"].model
-    for arch in ARCHS:
+    for arch in config.models:
         twins[arch]["verdict"] = verdict(twins[arch]["seeds"], len(data.y_test))
     return {
         "config": config.to_dict(),
@@ -71,9 +72,11 @@ def run_study(
         "controls": controls,
         "summary": summarise(models),
         "twins": twins,
-        "twin_gap": {arch: largest_gaps(twins[arch]["seeds"], "scratch") for arch in ARCHS},
-        "control_gap": {arch: largest_gaps(twins[arch]["seeds"], "control") for arch in ARCHS if config.control},
-        "artifacts": artifacts(artifact_source, data),
+        "twin_gap": {arch: largest_gaps(twins[arch]["seeds"], "scratch") for arch in config.models},
+        "control_gap": {
+            arch: largest_gaps(twins[arch]["seeds"], "control") for arch in config.models if config.control
+        },
+        "artifacts": artifacts(artifact_source, data) if artifact_source is not None else {},
     }
 
 

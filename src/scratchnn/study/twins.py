@@ -13,7 +13,8 @@ order in which the training examples are drawn. They differ in one thing each:
   at all; a permutation inside the batch changes the rounding and nothing else.
 
 The runs advance one epoch at a time, side by side, so the largest weight difference after every epoch is measured
-on the live models without keeping a copy of any of them. Before the first step, one forward and backward pass of
+on the live models (parameters and buffers, such as batch norm's running statistics) without keeping a copy of
+any of them. Before the first step, one forward and backward pass of
 each model on the same first batch measures the first step's difference (loss and gradients from identical
 weights), the earliest place where a wrong layer shows.
 """
@@ -62,13 +63,21 @@ def _member(config: TrainConfig, role: str, build: Builder, device: torch.device
 
 
 def loss_and_grads(model: nn.Module, x: Tensor, y: Tensor) -> tuple[float, list[Tensor]]:
-    """The cross-entropy of ``model`` on ``(x, y)`` and its gradient for every parameter; ``.grad`` left empty."""
+    """The cross-entropy of ``model`` on ``(x, y)`` in train mode and its gradient for every parameter.
+
+    The model is left as it was: ``.grad`` empty, and its buffers (batch norm's running statistics, which a
+    forward in train mode updates) restored, so that training starts from the state the twins were built in.
+    """
+    buffers = [b.clone() for b in model.buffers()]
     model.train()
     model.zero_grad(set_to_none=True)
     loss = F.cross_entropy(model(x), y)
     loss.backward()
     grads = [p.grad.detach().clone() for p in model.parameters()]
     model.zero_grad(set_to_none=True)
+    with torch.no_grad():
+        for buffer, saved in zip(model.buffers(), buffers, strict=True):
+            buffer.copy_(saved)
     return loss.item(), grads
 
 

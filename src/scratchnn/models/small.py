@@ -1,4 +1,4 @@
-"""The study's two models, each buildable from scratchnn layers or from torch.nn layers.
+"""The seed project's two models, each buildable from scratchnn layers or from torch.nn layers.
 
 Both take ``(N, 1, 28, 28)`` images and return ``(N, 10)`` logits. The layers are constructed in the same order
 with the same shapes in both implementations, so under the same ``torch.manual_seed`` the scratch model and its
@@ -20,18 +20,9 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from . import layers
-from .layers import ACTIVATIONS
-from .reference import TORCH_ACTIVATIONS
-
-IMPLS = ("scratch", "torch")
-
-
-def _check(impl: str, activation: str) -> None:
-    if impl not in IMPLS:
-        raise ValueError(f"impl must be one of {IMPLS}, but got impl={impl!r}")
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, but got activation={activation!r}")
+from .. import layers
+from ..reference import TORCH_ACTIVATIONS
+from ._check import check_arguments
 
 
 class CNN(nn.Module):
@@ -45,7 +36,7 @@ class CNN(nn.Module):
 
     def __init__(self, impl: str = "scratch", activation: str = "relu") -> None:
         super().__init__()
-        _check(impl, activation)
+        check_arguments(impl, activation)
         self.impl, self.activation = impl, activation
         if impl == "scratch":
             self.conv1 = layers.Conv2d(1, 8, 3, padding=2, activation=activation)
@@ -74,7 +65,7 @@ class MLP(nn.Module):
 
     def __init__(self, impl: str = "scratch", activation: str = "relu") -> None:
         super().__init__()
-        _check(impl, activation)
+        check_arguments(impl, activation)
         self.impl, self.activation = impl, activation
         if impl == "scratch":
             self.fc1 = layers.Linear(28 * 28, 16, activation=activation)
@@ -87,13 +78,3 @@ class MLP(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.fc2(self.act(self.fc1(x.flatten(1))))  # (N, 784) -> (N, 16) -> (N, 10)
-
-
-MODELS: dict[str, type[nn.Module]] = {"cnn": CNN, "mlp": MLP}
-
-
-def build_model(name: str, impl: str = "scratch", activation: str = "relu") -> nn.Module:
-    """``build_model('cnn', 'torch')``; a ValueError names an unknown model."""
-    if name not in MODELS:
-        raise ValueError(f"model must be one of {sorted(MODELS)}, but got model={name!r}")
-    return MODELS[name](impl, activation)
