@@ -12,8 +12,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from scratchnn.data import prepare_data
 from scratchnn.training import TrainConfig, evaluate, train
-from scratchnn.training.data import prepare_data
 
 # 200 embedded digits in batches of 50: 4 steps an epoch.
 TINY = {"model": "resnet", "epochs": 2, "batch_size": 50, "train_size": 200, "test_size": 50, "seed": 1}
