@@ -28,9 +28,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--repeats", type=positive_int, metavar="N", help="timed rounds per phase (default 15; quick 3)")
     p.add_argument("--warmup", type=positive_int, metavar="N", help="untimed rounds first (default 3; quick 1)")
-    p.add_argument(
-        "--quick", action="store_true", help="skip the big conv and the batch of 4,000; few repeats (default: off)"
-    )
+    p.add_argument("--quick", action="store_true", help="skip the big conv and batch 4,000; few repeats (default: off)")
     p.add_argument(
         "--compile",
         action=argparse.BooleanOptionalAction,

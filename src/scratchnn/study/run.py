@@ -64,6 +64,13 @@ def run_study(
                 artifact_source = runs.members["scratch"].model
     for arch in config.models:
         twins[arch]["verdict"] = verdict(twins[arch]["seeds"], len(data.y_test))
+    return _result(config, data, data_info, models, controls, twins) | {
+        "artifacts": artifacts(artifact_source, data) if artifact_source is not None else {}
+    }
+
+
+def _result(config: StudyConfig, data, data_info: dict, models: dict, controls: dict, twins: dict) -> dict:
+    """What the report and ``metrics.json`` show, gathered from the finished runs."""
     return {
         "config": config.to_dict(),
         "environment": _flat(environment(process_device(config.device))),
@@ -76,7 +83,6 @@ def run_study(
         "control_gap": {
             arch: largest_gaps(twins[arch]["seeds"], "control") for arch in config.models if config.control
         },
-        "artifacts": artifacts(artifact_source, data) if artifact_source is not None else {},
     }
 
 
