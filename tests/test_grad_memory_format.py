@@ -7,6 +7,7 @@ from torch import nn
 
 import scratchnn
 from scratchnn.functional import BACKWARDS
+from scratchnn.testing import check_layer
 
 CL = torch.channels_last
 LAYERS = {  # name: (ours(backward), torch's, input channels)
@@ -61,3 +62,18 @@ def output_and_grad_layouts(module: nn.Module, channels: int) -> tuple[str, str]
 def test_input_gradient_has_torchs_memory_format(name, backward):
     ours, theirs, channels = LAYERS[name]
     assert output_and_grad_layouts(ours(backward), channels) == output_and_grad_layouts(theirs(), channels)
+
+
+@pytest.mark.parametrize("args", [(3, 4, 3), (2, 2, 3)], ids=["plain", "strided-dilated"])
+def test_transposed_conv_channels_last_row_passes_weight_gradient_included(args):
+    """The harness's channels_last row (a channels_last module and input): output, input and weight gradients in
+    torch's layouts, under both engines."""
+    kwargs = {} if args == (3, 4, 3) else {"stride": 2, "output_padding": 1, "dilation": 2}
+    torch.manual_seed(0)
+    ours = scratchnn.ConvTranspose2d(*args, **kwargs)
+    torch.manual_seed(0)
+    report = check_layer(
+        ours, nn.ConvTranspose2d(*args, **kwargs), (2, args[0], 5, 5), stack=["channels_last"], gradcheck=False
+    )
+    rows = [r for r in report.rows if r.check == "channels_last"]
+    assert len(rows) == 2 and all(r.passed for r in rows), [r.detail for r in rows]

@@ -179,7 +179,8 @@ def conv_transpose2d(
     out_hw = transposed_size(x.shape[2:], kernel, args, output_padding)
     _check_input(x, weight, bias, groups, out_hw)
     if composite(backward):
-        out = conv_transpose2d_forward(grad_format(x, memory_format(x, weight)), weight, bias, args, out_hw)
+        fmt = memory_format(x, weight)  # torch's layout of both gradients, as for the convolution
+        out = conv_transpose2d_forward(grad_format(x, fmt), grad_format(weight, fmt), bias, args, out_hw)
     else:
         out = ConvTranspose2dFunction.apply(x, weight, bias, args, out_hw)
     return out.squeeze(0) if unbatched else out

@@ -131,7 +131,7 @@ def _fresh(probe: Probe) -> Probe:
         module = copy.deepcopy(probe.module)
     except Exception:  # a module that cannot be copied is run as it is (its pickle row says why)
         module = probe.module
-    return replace(probe, module=module)
+    return replace(probe, module=module, x=probe.x.clone())  # an in-place layer may change its input
 
 
 def _tolerant(compare: Compare, computed_in: torch.dtype | None = None) -> Compare:
