@@ -3,6 +3,7 @@ method measures known allocations; the JSON never overwrites; the command line's
 
 import json
 import math
+import mmap
 
 import pytest
 import torch
@@ -77,13 +78,20 @@ def test_measure_interleaves_contenders_and_rotates_the_first():
     assert all(len(s) == 3 and min(s) >= 0 for s in samples.values())
 
 
+def _write_fresh_mapping(size: int = 64 << 20) -> None:
+    """Map ``size`` bytes of fresh anonymous memory straight from the kernel and write one byte to each page."""
+    with mmap.mmap(-1, size) as fresh:
+        for offset in range(0, size, mmap.PAGESIZE):
+            fresh[offset] = 1
+
+
 def test_measure_counts_the_page_faults_of_each_call():
-    """A call that writes a fresh 64 MB buffer (mapped from the system: above glibc's largest mmap threshold) faults
-    once per page it touches (16,384 pages of 4 KB; at least 32 if the system gives it 2 MB huge pages); a call that
-    allocates nothing hardly faults."""
+    """A call that writes every page of a fresh 64 MB anonymous mapping faults once per page it touches (16,384
+    pages of 4 KB; at least 32 if the system gives it 2 MB huge pages); a call that allocates nothing hardly faults.
+    The mapping comes from ``mmap`` itself, not from an allocator that may keep freed memory for the next call."""
     if not timing.faults_counted():
         pytest.skip("this system does not count page faults: a fresh 8 MB mapping, written page by page, counted 0")
-    tasks = {"fresh": Task(lambda: None, lambda _: torch.ones(16 << 20)), "idle": Task(lambda: None, lambda _: None)}
+    tasks = {"fresh": Task(lambda: None, lambda _: _write_fresh_mapping()), "idle": Task(lambda: None, lambda _: None)}
     faults: dict[str, list[int]] = {}
     measure(tasks, torch.device("cpu"), repeats=3, warmup=1, faults=faults)
     assert len(faults["fresh"]) == len(faults["idle"]) == 3
