@@ -53,7 +53,7 @@ class ConvTranspose2d(_ConvNd):
 
     def __init__(
         self,
-        in_channels: int,
+        in_channels: int,  # the weight's first dimension: (in_channels, out_channels / groups, kH, kW)
         out_channels: int,
         kernel_size: Size2,
         stride: Size2 = 1,

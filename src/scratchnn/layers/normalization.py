@@ -69,7 +69,7 @@ class _BatchNorm(_Normalization):
         device=None,
         dtype=None,
         *,
-        bias: bool = True,
+        bias: bool = True,  # scratchnn's own, as LayerNorm's: False keeps gamma without beta
         backward: str | None = None,
     ) -> None:
         super().__init__(backward=backward)

@@ -58,10 +58,10 @@ class MaxPool2d(_Pool2d):
     def __init__(
         self,
         kernel_size: Size2,
-        stride: Size2 | None = None,
+        stride: Size2 | None = None,  # None: the kernel size
         padding: Size2 = 0,
         dilation: Size2 = 1,
-        return_indices: bool = False,
+        return_indices: bool = False,  # also return each maximum's flat index into its H_in * W_in plane
         ceil_mode: bool = False,
         *,
         backward: str | None = None,
