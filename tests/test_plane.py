@@ -1,5 +1,5 @@
-"""The plane path, stride-1 convolution (functional/_plane.py): exact against torch.nn at any block size, and it never
-builds the whole batch's k²-sized column matrix."""
+"""The plane path (functional/_plane.py): exact against torch.nn at any block size and stride, and it never builds the
+whole batch's k²-sized column matrix."""
 
 import pytest
 import torch
@@ -10,17 +10,23 @@ from scratchnn._dtypes import surely_finite
 from scratchnn.functional import _plane
 from scratchnn.perf import cpu_peak_bytes
 
-# (N, C, O, H, W, kernel, padding, dilation, groups, padding_mode)
+# (N, C, O, H, W, kernel, padding, dilation, groups, padding_mode, stride)
 CASES = [
-    (3, 4, 6, 7, 9, 3, 1, 1, 1, "zeros"),
-    (2, 4, 6, 8, 5, (3, 2), (2, 0), (2, 1), 2, "zeros"),
-    (2, 2, 4, 6, 6, 3, 2, 1, 2, "reflect"),
-    (1, 3, 3, 5, 7, (2, 3), (1, 2), (1, 2), 3, "circular"),
-    (2, 2, 2, 5, 5, 3, 1, 2, 1, "replicate"),
-    (2, 2, 4, 4, 4, 3, 5, 1, 1, "zeros"),  # padding wider than the kernel
-    (1, 2, 2, 1, 1, 1, 0, 1, 1, "zeros"),  # 1x1 kernel on a 1x1 image
-    (2, 3, 16, 6, 7, 3, 1, 1, 1, "zeros"),  # 16 output channels: GEMM results transposed on the CPU
-    (2, 4, 32, 5, 6, (2, 3), 1, (1, 2), 2, "reflect"),  # and 16 per group
+    (3, 4, 6, 7, 9, 3, 1, 1, 1, "zeros", 1),
+    (2, 4, 6, 8, 5, (3, 2), (2, 0), (2, 1), 2, "zeros", 1),
+    (2, 2, 4, 6, 6, 3, 2, 1, 2, "reflect", 1),
+    (1, 3, 3, 5, 7, (2, 3), (1, 2), (1, 2), 3, "circular", 1),
+    (2, 2, 2, 5, 5, 3, 1, 2, 1, "replicate", 1),
+    (2, 2, 4, 4, 4, 3, 5, 1, 1, "zeros", 1),  # padding wider than the kernel
+    (1, 2, 2, 1, 1, 1, 0, 1, 1, "zeros", 1),  # 1x1 kernel on a 1x1 image
+    (2, 3, 16, 6, 7, 3, 1, 1, 1, "zeros", 1),  # 16 output channels: GEMM results transposed on the CPU
+    (2, 4, 32, 5, 6, (2, 3), 1, (1, 2), 2, "reflect", 1),  # and 16 per group
+    (3, 4, 6, 9, 9, 3, 1, 1, 1, "zeros", 2),  # a ResNet's downsampling conv; the padded size rounds up to phases
+    (2, 4, 16, 10, 7, 3, 1, 1, 2, "zeros", (2, 3)),  # a stride as wide as the kernel
+    (2, 2, 4, 11, 9, (3, 2), (1, 0), (3, 1), 1, "reflect", 2),  # dilation 3, stride 2: taps 0 and 2 share a phase
+    (1, 3, 6, 8, 8, 4, 2, 1, 3, "circular", (3, 2)),
+    (2, 4, 4, 6, 6, 2, 1, 1, 1, "replicate", 2),  # one tap per phase
+    (2, 2, 3, 3, 3, 3, 0, 1, 1, "zeros", 2),  # one output pixel
 ]
 
 
@@ -34,19 +40,19 @@ def test_plane_conv_matches_torch_at_any_block_size(
     monkeypatch.setattr(_plane, "CPU_BLOCK_BYTES", block_bytes)
     monkeypatch.setattr(_plane, "TRANSPOSED_MIN_ROWS", transposed_min_rows)
     monkeypatch.setattr(_plane, "SHIFTED_MIN_CHANNELS", shifted_min_channels)
-    N, C, O, H, W, kernel, padding, dilation, groups, mode = case
+    N, C, O, H, W, kernel, padding, dilation, groups, mode, stride = case
     gen = torch.Generator().manual_seed(0)
     kH, kW = (kernel, kernel) if isinstance(kernel, int) else kernel
     x = torch.randn(N, C, H, W, dtype=torch.float64, generator=gen, requires_grad=True)
     weight = torch.randn(O, C // groups, kH, kW, dtype=torch.float64, generator=gen, requires_grad=True)
     bias = torch.randn(O, dtype=torch.float64, generator=gen, requires_grad=True)
-    ref_layer = torch.nn.Conv2d(C, O, kernel, padding=padding, dilation=dilation, groups=groups, padding_mode=mode)
+    ref_layer = torch.nn.Conv2d(C, O, kernel, stride, padding, dilation, groups, padding_mode=mode)
     ref_layer = ref_layer.double()
     with torch.no_grad():
         ref_layer.weight.copy_(weight)
         ref_layer.bias.copy_(bias)
     ref = ref_layer(x)
-    ours = SF.conv2d(x, weight, bias, 1, padding, dilation, groups, padding_mode=mode, backward="manual")
+    ours = SF.conv2d(x, weight, bias, stride, padding, dilation, groups, padding_mode=mode, backward="manual")
     assert ours.grad_fn.name() == "Conv2dFunctionBackward"
     torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
     g = torch.randn(ref.shape, dtype=torch.float64, generator=gen)
@@ -91,15 +97,40 @@ def test_cnn_training_step_peak_memory_is_within_the_target():
     assert ours <= 1.5 * theirs, (ours / 1e6, theirs / 1e6)
 
 
-def test_strided_conv_keeps_the_reference_columns(monkeypatch):
+def test_strided_convs_read_every_phase_on_the_plane_without_whole_batch_columns(monkeypatch):
+    """A 3x3 stride-2 conv (a ResNet's downsampling one) runs forward and backward on its four phase planes; the
+    whole batch's columns are never built."""
+
+    def forbidden(*args):
+        raise AssertionError("the whole-batch columns were built")
+
+    monkeypatch.setattr(SF.conv, "columns", forbidden)
+    x = torch.randn(4, 8, 9, 9, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(16, 8, 3, 3, dtype=torch.float64, requires_grad=True)
+    ours = SF.conv2d(x, weight, stride=2, padding=1, backward="manual")
+    grads = torch.autograd.grad(ours.square().sum(), (x, weight))
+    ref = F.conv2d(x, weight, stride=2, padding=1)
+    torch.testing.assert_close(ours, ref)
+    for got, want in zip(grads, torch.autograd.grad(ref.square().sum(), (x, weight)), strict=True):
+        torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize(
+    ("kernel", "stride", "dilation"), [(1, 2, 1), ((3, 1), (1, 2), 1), (3, 2, 2)], ids=["1x1", "3x1", "dilated"]
+)
+def test_strides_that_leave_phases_unread_keep_the_reference_columns(kernel, stride, dilation, monkeypatch):
+    """A stride larger than the kernel, or sharing a factor with the dilation, leaves phase planes no tap reads:
+    those convolutions keep the whole-batch columns (a 1x1 stride-2 conv's are one strided copy of a quarter of
+    the input)."""
+
     def on_plane(*args):
-        raise AssertionError("a strided conv took the plane path")
+        raise AssertionError("the conv took the plane path")
 
     monkeypatch.setattr(SF.conv, "conv2d_plane", on_plane)
     x = torch.randn(2, 3, 9, 9, requires_grad=True)
-    weight = torch.randn(4, 3, 3, 3, requires_grad=True)
-    ours = SF.conv2d(x, weight, stride=2, backward="manual")
-    torch.testing.assert_close(ours, F.conv2d(x, weight, stride=2))
+    weight = torch.randn(4, 3, *((kernel, kernel) if isinstance(kernel, int) else kernel), requires_grad=True)
+    ours = SF.conv2d(x, weight, stride=stride, dilation=dilation, backward="manual")
+    torch.testing.assert_close(ours, F.conv2d(x, weight, stride=stride, dilation=dilation))
 
 
 @pytest.mark.parametrize("where", ["input", "weight"])

@@ -1,9 +1,9 @@
-"""The plane path: stride-1 convolution on a batch-interleaved plane, with no k²-sized buffer.
+"""The plane path: convolution on batch-interleaved planes, with no k²-sized buffer.
 
 The reference convolution (:func:`scratchnn.functional.conv.columns`) copies every window of the whole batch into
 one ``(C*kH*kW, N*L)`` matrix: ``kH*kW`` times the input, 46 MB for the study's second conv at batch 256. Writing
-that buffer costs more than the matrix product that reads it. This module computes the same convolution (stride
-1, any padding, dilation and groups) without it: the plane path. It multiplies in one of two ways, *shifted
+that buffer costs more than the matrix product that reads it. This module computes the same convolution (any
+padding, dilation and groups; strides as below) without it: the plane path. It multiplies in one of two ways, *shifted
 products* or *block columns*, as :func:`shifted_products` picks.
 
 The layout. Pad the input and lay it out as ``(C, Hp, N, Wp)``: for each channel, padded row 0 of every sample,
@@ -37,12 +37,30 @@ columns, and goes block by block again:
   of one block, into a buffer of cache size) and multiplied by the block of ``g`` in one GEMM, accumulated over
   the blocks.
 
+Strides: phases. With stride ``s`` along a dimension, output ``o`` reads padded pixel ``o*s + i*d`` for tap ``i``,
+and ``o*s + i*d = s*(o + (i*d) // s) + (i*d) % s``. Split the padded image into its ``s`` phases, phase ``p``
+holding pixels ``p, p + s, p + 2s, ...``: tap ``i`` reads phase ``(i*d) % s`` at ``o + (i*d) // s``, so within
+its phase it is a stride-1 tap again. The taps that share a phase are every ``s/g``-th one (``g = gcd(s, d)``),
+``d/g`` apart in the phase. So a strided convolution is a sum of stride-1 convolutions, one per phase plane
+(``sH*sW`` of them, laid out as above, ``ceil(Hp/sH) x ceil(Wp/sW)`` each) with the sub-kernel of the taps that
+read it, all adding into the same output::
+
+    out = sum over phases (p, q) of  conv_stride1(plane[p, q], W[:, :, rows(p), cols(q)])
+
+The planes together hold each padded pixel once, where the whole batch's columns hold it ``kH*kW/(sH*sW)``
+times. Stride 1 is the one-phase case. The backward runs per phase too: dL/dW of each sub-kernel, and dL/dx
+accumulated onto each phase plane, which then interleave back into the padded image. A stride larger than the
+kernel leaves phases no tap reads, where laying them out is wasted: :func:`every_phase_read` says when the
+planes pay.
+
 In float16 and bfloat16 every sum is kept in float32 and rounded once, as a single GEMM would.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -59,25 +77,38 @@ CUDA_BLOCK_BYTES = 64 << 20  # on a GPU a kernel launch costs more than memory t
 TRANSPOSED_MIN_ROWS = 16  # see gemm_result
 
 
-def to_plane(x: Tensor, padding: Padding, padding_mode: str, tail: int, dtype: torch.dtype) -> Tensor:
-    """``x (N, C, H, W)``, padded, laid out as ``(C, Hp*N*Wp + tail)`` in ``dtype`` (see the module docstring).
+def to_planes(x: Tensor, padding: Padding, padding_mode: str, stride: Pair, tail: int, dtype: torch.dtype) -> Tensor:
+    """``x (N, C, H, W)``, padded, split into its ``sH*sW`` phases, each laid out as ``(C, Hq*N*Wq + tail)`` in
+    ``dtype``: ``(sH*sW, C, Hq*N*Wq + tail)``, phase ``(p, q)`` at ``p*sW + q`` (see the module docstring).
 
-    Zero padding is written straight into the plane: its borders zeroed, the image copied inside them (one strided
-    copy, no padded copy of ``x`` first). Other modes pad first. ``tail`` zeros after the last row keep the garbage
-    columns of the last output row inside the plane.
+    Zero padding is written straight into the planes (no padded copy of ``x`` first): for stride 1 only the borders
+    are zeroed, then the image is copied inside them; for larger strides all is zeroed, then each phase of the
+    image copied into its plane. Other modes pad first. ``tail`` zeros after the last row keep the garbage columns
+    of the last output row inside the plane.
     """
     left, right, top, bottom = padding
     if padding_mode != "zeros":
         x, left, right, top, bottom = pad(x, padding, padding_mode), 0, 0, 0, 0
-    N, C, H, W = x.shape
-    Hp, Wp = H + top + bottom, W + left + right
-    plane = x.new_empty(C, Hp * N * Wp + tail, dtype=dtype)
-    plane[:, Hp * N * Wp :].zero_()
-    grid = plane[:, : Hp * N * Wp].view(C, Hp, N, Wp)
-    for border in (grid[:, :top], grid[:, top + H :], grid[:, top : top + H, :, :left], grid[..., left + W :]):
-        border.zero_()
-    grid[:, top : top + H, :, left : left + W].copy_(x.permute(1, 2, 0, 3))
-    return plane
+    (N, C, H, W), (sH, sW) = x.shape, stride
+    Hq, Wq = -(-(H + top + bottom) // sH), -(-(W + left + right) // sW)
+    planes = x.new_empty(sH * sW, C, Hq * N * Wq + tail, dtype=dtype)
+    grids = planes[..., : Hq * N * Wq].unflatten(-1, (Hq, N, Wq))  # (sH*sW, C, Hq, N, Wq)
+    if (sH, sW) == (1, 1):
+        grid = grids[0]
+        planes[..., Hq * N * Wq :].zero_()
+        for border in (grid[:, :top], grid[:, top + H :], grid[:, top : top + H, :, :left], grid[..., left + W :]):
+            border.zero_()
+    else:
+        planes.zero_()
+    for p in range(sH):
+        y0 = (p - top) % sH  # the first image row in phase row p: padded row top + y0 = p + sH*r0
+        r0, rows = (top + y0) // sH, len(range(y0, H, sH))
+        for q in range(sW):
+            x0 = (q - left) % sW
+            c0, cols = (left + x0) // sW, len(range(x0, W, sW))
+            image = x[:, :, y0::sH, x0::sW].permute(1, 2, 0, 3)  # (C, rows, N, cols)
+            grids[p * sW + q, :, r0 : r0 + rows, :, c0 : c0 + cols].copy_(image)
+    return planes
 
 
 def block_columns(data: Tensor, kernel: Pair, step: tuple[int, int], t0: int, T: int, buffer: Tensor) -> Tensor:
@@ -146,34 +177,35 @@ def shifted_products(channels: int) -> bool:
     return channels >= SHIFTED_MIN_CHANNELS
 
 
-def plane_conv(src: Tensor, weight: Tensor, groups: int, step: tuple[int, int], total: int) -> Tensor:
-    """``out[:, t] = sum over taps of weight[:, :, i, j] @ src[:, t + off(i, j)]``, block by block.
+def plane_conv(src: Tensor, weight: Tensor, groups: int, step: tuple[int, int], out: Tensor, accumulate: bool) -> None:
+    """``out[:, t] (+)= sum over taps of weight[:, :, i, j] @ src[:, t + off(i, j)]``, block by block.
 
-    ``src`` is a plane's ``(C, L)`` data and ``weight`` ``(O, C/groups, kH, kW)`` of the same dtype; returns
-    ``out``, ``(O, total)``, row-major or transposed (:func:`gemm_result`). Shifted products or block columns, as
-    :func:`shifted_products` picks.
+    ``src`` is a plane's ``(C, L)`` data, ``weight`` ``(O, C/groups, kH, kW)`` of the same dtype and ``out`` ``(O,
+    total)``, row-major or transposed (:func:`gemm_result`); ``accumulate`` adds to what ``out`` holds instead of
+    overwriting it. Shifted products or block columns, as :func:`shifted_products` picks.
     """
     O, Cg, kH, kW = weight.shape
-    Og, K = O // groups, Cg * kH * kW
-    out = gemm_result(src, (O, total), Og)
+    (Og, K), total = (O // groups, Cg * kH * kW), out.shape[1]
     if not shifted_products(Cg):
         w = weight.reshape(groups, Og, K)
         T = block_size(src, K, total)
         buffer = src.new_empty(K * T)
         for g, s, n in blocks(groups, total, T):
             cols = block_columns(src[g * Cg : (g + 1) * Cg], (kH, kW), step, s, n, buffer)
-            torch.mm(w[g], cols, out=out[g * Og : (g + 1) * Og, s : s + n])
-        return out
+            dst = out[g * Og : (g + 1) * Og, s : s + n]
+            dst.addmm_(w[g], cols) if accumulate else torch.mm(w[g], cols, out=dst)
+        return
     w_taps = weight.reshape(groups, Og, Cg, kH * kW).permute(0, 3, 1, 2).contiguous()  # (G, kH*kW, O/G, C/G)
     T = block_size(src, Og + Cg, total, SHIFTED_BLOCK_SCALE)
     offsets = tap_offsets((kH, kW), step)
     for g, s, n in blocks(groups, total, T):
         dst, data = out[g * Og : (g + 1) * Og, s : s + n], src[g * Cg : (g + 1) * Cg]
-        first, *rest = zip(offsets, w_taps[g].unbind(0), strict=True)
-        torch.mm(first[1], data.narrow(1, s + first[0], n), out=dst)  # the first tap writes, the others add
-        for off, w in rest:
+        taps = zip(offsets, w_taps[g].unbind(0), strict=True)
+        if not accumulate:
+            off, w = next(taps)
+            torch.mm(w, data.narrow(1, s + off, n), out=dst)  # the first tap writes, the others add
+        for off, w in taps:
             dst.addmm_(w, data.narrow(1, s + off, n))
-    return out
 
 
 def plane_weight_grad(src: Tensor, grad: Tensor, weight_shape: torch.Size, groups: int, step: tuple[int, int]):
@@ -192,28 +224,82 @@ def plane_weight_grad(src: Tensor, grad: Tensor, weight_shape: torch.Size, group
     return grad_w
 
 
-def plane_geometry(x: Tensor, kernel: Pair, padding: Padding, dilation: Pair) -> tuple[int, int, tuple[int, int], int]:
-    """``(Hp, Wp, step, tail)`` of ``x``'s plane: its padded size; ``step``, how far on in the plane the next kernel
-    row and the next tap of a row read (``off(i, j) = i*step[0] + j*step[1]``); and ``tail``, how far past the last
-    padded row the garbage columns of the last output row read."""
-    (N, _, H, W), (left, right, top, bottom) = x.shape, padding
+class Phase(NamedTuple):
+    """The taps that read one phase plane (``index = p*sW + q``): the sub-kernel ``W[:, :, rows, cols]``, read
+    ``base`` into the plane, its tap ``(i, j)`` ``i*step[0] + j*step[1]`` further on."""
+
+    index: int
+    rows: slice
+    cols: slice
+    base: int
+    step: tuple[int, int]
+
+
+class Geometry(NamedTuple):
+    """The planes of ``x`` for one convolution: padded size ``(Hp, Wp)``, phase planes of ``Hq x Wq`` pixels,
+    output ``(oH, oW)``, ``tail`` (how far past the last padded row the garbage columns of the last output row
+    read), and the phases with their taps."""
+
+    Hp: int
+    Wp: int
+    Hq: int
+    Wq: int
+    oH: int
+    oW: int
+    tail: int
+    phases: list[Phase]
+
+
+def axis_phases(k: int, s: int, d: int) -> tuple[list[tuple[int, slice, int]], int]:
+    """Along one dimension (kernel ``k``, stride ``s``, dilation ``d``): for each phase that taps read, ``(phase,
+    its taps as a slice of the kernel, where in the phase the first of them reads)``; and how far apart in the
+    phase its taps read (see the module docstring)."""
+    g = math.gcd(s, d)
+    return [((i * d) % s, slice(i, None, s // g), (i * d) // s) for i in range(min(s // g, k))], d // g
+
+
+def every_phase_read(kernel: Pair, stride: Pair, dilation: Pair) -> bool:
+    """Whether the taps read every phase plane (``k >= s`` and ``gcd(s, d) = 1`` along both dimensions); if not,
+    laying out the unread ones is wasted work."""
+    return all(k >= s and math.gcd(s, d) == 1 for k, s, d in zip(kernel, stride, dilation, strict=True))
+
+
+def plane_geometry(x: Tensor, kernel: Pair, padding: Padding, dilation: Pair, stride: Pair) -> Geometry:
+    """The :class:`Geometry` of ``x``'s planes for a ``kernel`` with ``padding``, ``dilation`` and ``stride``."""
+    (N, _, H, W), (left, right, top, bottom), (sH, sW) = x.shape, padding, stride
     Hp, Wp = H + top + bottom, W + left + right
-    step = (dilation[0] * N * Wp, dilation[1])  # N*Wp: one padded row of every sample, vertically adjacent pixels
-    return Hp, Wp, step, step[1] * (kernel[1] - 1)
+    Hq, Wq = -(-Hp // sH), -(-Wp // sW)
+    row = N * Wq  # one phase row of every sample: the distance between vertically adjacent pixels of a phase
+    rows, dh = axis_phases(kernel[0], sH, dilation[0])
+    cols, dw = axis_phases(kernel[1], sW, dilation[1])
+    phases = [Phase(p * sW + q, r, c, bi * row + bj, (dh * row, dw)) for p, r, bi in rows for q, c, bj in cols]
+    oH = (Hp - dilation[0] * (kernel[0] - 1) - 1) // sH + 1
+    oW = (Wp - dilation[1] * (kernel[1] - 1) - 1) // sW + 1
+    return Geometry(Hp, Wp, Hq, Wq, oH, oW, (dilation[1] * (kernel[1] - 1)) // sW, phases)
 
 
 def conv2d_plane(
-    x: Tensor, weight: Tensor, bias: Tensor | None, padding: Padding, padding_mode: str, dilation: Pair, groups: int
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    stride: Pair,
+    padding: Padding,
+    padding_mode: str,
+    dilation: Pair,
+    groups: int,
 ) -> Tensor:
-    """Stride-1 ``conv2d`` of ``x (N, C, H, W)``: ``(N, O, H_out, W_out)``, contiguous."""
-    N, O, (kH, kW) = x.shape[0], weight.shape[0], weight.shape[2:]
-    Hp, Wp, step, tail = plane_geometry(x, (kH, kW), padding, dilation)
-    oH, oW = Hp - dilation[0] * (kH - 1), Wp - dilation[1] * (kW - 1)
+    """``conv2d`` of ``x (N, C, H, W)``: ``(N, O, H_out, W_out)``, contiguous; one stride-1 convolution per phase."""
+    N, O = x.shape[0], weight.shape[0]
+    geo = plane_geometry(x, weight.shape[2:], padding, dilation, stride)
     acc = accumulator(x.dtype)
-    src = to_plane(x, padding, padding_mode, tail, dtype=acc)
-    flat = plane_conv(src, weight.to(acc), groups, step, oH * N * Wp)  # (O, H_out*N*Wp), garbage columns included
-    out = flat.unflatten(1, (oH, N, Wp))[..., :oW].permute(2, 0, 1, 3)  # (N, O, H_out, W_out), a view
-    result = x.new_empty(N, O, oH, oW)
+    planes = to_planes(x, padding, padding_mode, stride, geo.tail, dtype=acc)
+    w = weight.to(acc)
+    flat = gemm_result(planes, (O, geo.oH * N * geo.Wq), O // groups)  # garbage columns included
+    for k, phase in enumerate(geo.phases):
+        src = planes[phase.index, :, phase.base :]
+        plane_conv(src, w[:, :, phase.rows, phase.cols], groups, phase.step, flat, accumulate=k > 0)
+    out = flat.unflatten(1, (geo.oH, N, geo.Wq))[..., : geo.oW].permute(2, 0, 1, 3)  # (N, O, H_out, W_out), a view
+    result = x.new_empty(N, O, geo.oH, geo.oW)
     if bias is None:
         return result.copy_(out)
     if acc != x.dtype:  # the bias too is added before the one rounding
@@ -221,8 +307,8 @@ def conv2d_plane(
     return torch.add(out, bias.reshape(1, O, 1, 1), out=result)
 
 
-def plane_input_grad(grad: Tensor, weight: Tensor, groups: int, step: tuple[int, int], length: int) -> Tensor:
-    """``dL/dplane[:, t + off(i, j)] += W[:, :, i, j]^T @ grad[:, t]``: ``(O, T) -> (C, length)``, block by block.
+def plane_input_grad(grad: Tensor, weight: Tensor, groups: int, step: tuple[int, int], plane: Tensor) -> None:
+    """``plane[:, t + off(i, j)] += W[:, :, i, j]^T @ grad[:, t]``: ``(O, T)`` onto ``(C, L)``, block by block.
 
     Shifted products (:func:`shifted_products`): per tap, the block's ``(C/G, T)`` gradient is one GEMM
     accumulated straight onto the plane ``off(i, j)`` further on (``addmm_`` into a strided slice). Otherwise
@@ -231,7 +317,6 @@ def plane_input_grad(grad: Tensor, weight: Tensor, groups: int, step: tuple[int,
     """
     O, Cg, kH, kW = weight.shape
     Og, K, total = O // groups, Cg * kH * kW, grad.shape[1]
-    plane = grad.new_zeros(Cg * groups, length)
     offsets = tap_offsets((kH, kW), step)
     if not shifted_products(Cg):
         w_t = weight.reshape(groups, Og, K).transpose(1, 2)  # (G, C/G*kH*kW, O/G)
@@ -242,42 +327,52 @@ def plane_input_grad(grad: Tensor, weight: Tensor, groups: int, step: tuple[int,
             cols = torch.mm(w_t[g], block, out=buffer[: K * n].view(K, n))  # the block's gradient columns
             for off, tap in zip(offsets, cols.view(Cg, kH * kW, n).unbind(1), strict=True):
                 dst.narrow(1, s + off, n).add_(tap)  # (C/G, T) onto the plane, off(i, j) further on
-        return plane
+        return
     w_taps = weight.reshape(groups, Og, Cg, kH * kW).permute(0, 3, 2, 1).contiguous()  # (G, kH*kW, C/G, O/G)
     T = block_size(grad, Og + Cg, total, SHIFTED_BLOCK_SCALE)
     for g, s, n in blocks(groups, total, T):
         block, dst = grad[g * Og : (g + 1) * Og, s : s + n], plane[g * Cg : (g + 1) * Cg]
         for off, w_t in zip(offsets, w_taps[g].unbind(0), strict=True):
             dst.narrow(1, s + off, n).addmm_(w_t, block)
-    return plane
 
 
 def conv2d_plane_backward(
     grad_out: Tensor,
     x: Tensor,
     weight: Tensor,
+    stride: Pair,
     padding: Padding,
     padding_mode: str,
     dilation: Pair,
     groups: int,
     needs: tuple[bool, bool],
 ) -> tuple[Tensor | None, Tensor | None]:
-    """``(dL/dx, dL/dW)`` of :func:`conv2d_plane` (``None`` where ``needs`` says it is not wanted)."""
-    (N, C), O, (oH, oW) = x.shape[:2], weight.shape[0], grad_out.shape[2:]
-    Hp, Wp, step, tail = plane_geometry(x, weight.shape[2:], padding, dilation)
-    row = N * Wp
+    """``(dL/dx, dL/dW)`` of :func:`conv2d_plane` (``None`` where ``needs`` says it is not wanted), phase by phase."""
+    (N, C), O = x.shape[:2], weight.shape[0]
+    geo = plane_geometry(x, weight.shape[2:], padding, dilation, stride)
+    (sH, sW), row = stride, N * geo.Wq
     acc = accumulator(x.dtype)
-    g = grad_out.new_empty(O, oH, N, Wp, dtype=acc)  # g as (O, H_out, N, Wp), zero in the garbage columns
-    g[..., :oW] = grad_out.permute(1, 2, 0, 3)
-    g[..., oW:] = 0
-    g = g.view(O, oH * row)
+    g = grad_out.new_empty(O, geo.oH, N, geo.Wq, dtype=acc)  # g as (O, H_out, N, Wq), zero in the garbage columns
+    g[..., : geo.oW] = grad_out.permute(1, 2, 0, 3)
+    g[..., geo.oW :] = 0
+    g = g.view(O, geo.oH * row)
     grad_x = grad_w = None
     if needs[1]:
-        grad_w = plane_weight_grad(to_plane(x, padding, padding_mode, tail, acc), g, weight.shape, groups, step)
-        grad_w = contiguous(grad_w, x.dtype).view(weight.shape)
+        planes = to_planes(x, padding, padding_mode, stride, geo.tail, acc)
+        grad_w = weight.new_empty(weight.shape, dtype=acc)
+        for phase in geo.phases:  # every tap is in exactly one phase
+            taps = grad_w[:, :, phase.rows, phase.cols]
+            src = planes[phase.index, :, phase.base :]
+            taps.copy_(plane_weight_grad(src, g, taps.shape, groups, phase.step).reshape(taps.shape))
+        grad_w = contiguous(grad_w, x.dtype)
     if needs[0]:
-        grad_plane = plane_input_grad(g, weight.to(acc), groups, step, Hp * row + tail)  # (C, Hp*N*Wp + tail)
-        grad_xp = grad_plane[:, : Hp * row].view(C, Hp, N, Wp).permute(2, 0, 1, 3)  # (N, C, Hp, Wp)
-        grad_xp = unpad(grad_xp, x.shape[2:], padding, padding_mode)  # zero padding: a crop
+        w = weight.to(acc)
+        planes = g.new_zeros(sH * sW, C, geo.Hq * row + geo.tail)  # dL/d(each phase plane)
+        for phase in geo.phases:
+            src = planes[phase.index, :, phase.base :]
+            plane_input_grad(g, w[:, :, phase.rows, phase.cols], groups, phase.step, src)
+        grid = planes[..., : geo.Hq * row].view(sH, sW, C, geo.Hq, N, geo.Wq)
+        grad_xp = grid.permute(4, 2, 3, 0, 5, 1).reshape(N, C, geo.Hq * sH, geo.Wq * sW)  # phases interleaved
+        grad_xp = unpad(grad_xp[:, :, : geo.Hp, : geo.Wp], x.shape[2:], padding, padding_mode)  # zeros: a crop
         grad_x = contiguous(grad_xp, x.dtype)
     return grad_x, grad_w

@@ -24,11 +24,13 @@ Every step of the backward is itself a differentiable tensor op, so double backw
 
 Speed. Written out in full, the columns of a batch are ``kH*kW`` copies of it (46 MB for the study's second conv at
 batch 256), and building them costs more than the product. :class:`Conv2dFunction` (the ``'manual'`` engine)
-therefore computes stride-1 convolutions on a batch-interleaved layout where every kernel tap reads the input a
-fixed distance further on (the plane path, :mod:`._plane`): from 8 input channels per group, the product with the
+therefore computes convolutions on a batch-interleaved layout where every kernel tap reads the input a fixed
+distance further on (the plane path, :mod:`._plane`): from 8 input channels per group, the product with the
 columns becomes a sum of ``kH*kW`` shifted products, one per tap, each reading the input in place, and only dL/dW
-copies columns; with fewer channels, columns are copied a cache-sized block at a time. The same formulas, the same
-results up to float rounding, and no ``kH*kW``-sized buffer. Strided convolutions, double backward and the
+copies columns; with fewer channels, columns are copied a cache-sized block at a time. A strided convolution is
+split into one such stride-1 convolution per phase of the input (every ``sH``-th row from row ``p``, every
+``sW``-th column from column ``q``). The same formulas, the same results up to float rounding, and no
+``kH*kW``-sized buffer. Strides larger than the kernel, strided convolutions on a GPU, double backward and the
 ``'autograd'`` engine use the whole-batch columns written above.
 
 Registration. The ``'manual'`` engine's kernels are the custom ops ``scratchnn::conv2d``, ``conv2d_input_grad`` and
@@ -57,7 +59,7 @@ from .._library import (
 )
 from ._conv_args import ConvArgs, check_input, check_padding_mode, check_steps, conv_padding, out_size
 from ._mode import composite
-from ._plane import conv2d_plane, conv2d_plane_backward
+from ._plane import conv2d_plane, conv2d_plane_backward, every_phase_read
 from ._windows import Size2, batched, fold_taps, pad, unpad, window_view
 
 
@@ -115,11 +117,11 @@ def _from_op(stride: list[int], padding: list[int], dilation: list[int], groups:
 
 
 def _conv2d_kernel(x: Tensor, weight: Tensor, bias: Tensor | None, *op_args) -> Tensor:
-    """The eager kernel: the plane path (:mod:`._plane`) for stride 1, else the whole-batch columns."""
+    """The eager kernel: the plane path (:mod:`._plane`) where it applies, else the whole-batch columns."""
     a = _from_op(*op_args)
     if not _on_plane(x, weight, a):
         return conv2d_forward(x, weight, bias, a)
-    out = conv2d_plane(x, weight, bias, a.padding, a.padding_mode, a.dilation, a.groups)  # (N, O, H_out, W_out)
+    out = conv2d_plane(x, weight, bias, a.stride, a.padding, a.padding_mode, a.dilation, a.groups)  # (N, O, oH, oW)
     return out.contiguous(memory_format=conv_formats(x, weight, a.padding_mode)[0])
 
 
@@ -132,8 +134,8 @@ def _grad_kernel(wanted: int) -> Callable[..., Tensor]:
         a = _from_op(*op_args)
         if _on_plane(x, weight, a) and _plane_exact(x, weight):
             needs = (wanted == 0, wanted == 1)
-            grad = conv2d_plane_backward(grad_out, x, weight, a.padding, a.padding_mode, a.dilation, a.groups, needs)
-            grad = grad[wanted]
+            plane_args = (a.stride, a.padding, a.padding_mode, a.dilation, a.groups)
+            grad = conv2d_plane_backward(grad_out, x, weight, *plane_args, needs)[wanted]
         else:
             g = _grad_columns(grad_out, a.groups)  # (G, O/G, N*L)
             grad = _grad_input(g, x, weight, a) if wanted == 0 else _grad_weight(g, x, weight.shape, a)
@@ -241,12 +243,14 @@ register_autocast("conv2d")
 
 
 def _on_plane(x: Tensor, weight: Tensor, a: ConvArgs) -> bool:
-    """Stride-1 convolutions of a non-empty batch take the plane path (:mod:`._plane`); on a GPU only ungrouped
-    ones (the blocks loop over the groups, one kernel launch per tap and block, where the whole-batch columns
-    make one batched product)."""
-    if x.is_cuda and a.groups > 1:
+    """Convolutions of a non-empty batch take the plane path (:mod:`._plane`): stride 1, and on the CPU strided
+    ones whose taps read every phase plane. On a GPU only ungrouped stride-1 ones (the blocks loop over the groups
+    and phases, one kernel launch per tap and block, where the whole-batch columns make one batched product)."""
+    if x.numel() == 0 or weight.numel() == 0:
         return False
-    return a.stride == (1, 1) and x.numel() > 0 and weight.numel() > 0
+    if a.stride == (1, 1):
+        return not (x.is_cuda and a.groups > 1)
+    return not x.is_cuda and every_phase_read(tuple(weight.shape[2:]), a.stride, a.dilation)
 
 
 def _plane_exact(x: Tensor, weight: Tensor) -> bool:
