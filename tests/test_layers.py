@@ -5,14 +5,13 @@ import pytest
 import torch
 import torch.nn.functional as TF
 from torch import nn
-from torch._library.custom_ops import OPDEFS
-from torch.utils._python_dispatch import TorchDispatchMode
 
 import scratchnn
 from hand_written import LAYERS, SWITCHED
 from scratchnn import autograd as SA
 from scratchnn import functional as SF
 from strategies import BACKWARDS, randn
+from twin_checks import AtenLog, forbid
 
 # (class name, positional args, keyword args): the configurations of the parameterised layers
 PARAMETERISED = [
@@ -201,38 +200,17 @@ def test_default_path_is_the_hand_written_function(name):
 
 @pytest.mark.parametrize("backward", BACKWARDS)
 def test_torch_layer_implementations_are_never_called(monkeypatch, backward):
-    def forbidden(*args, **kwargs):
-        raise AssertionError("scratchnn called one of torch's layer implementations")
-
-    for module, names in LIBRARY_OPS.items():
-        for op in names:
-            if hasattr(module, op):
-                monkeypatch.setattr(module, op, forbidden)
+    forbid(monkeypatch, LIBRARY_OPS, "scratchnn called one of torch's layer implementations")
     for build, shape, _ in LAYERS.values():
         x = randn(shape, 0).requires_grad_()
         build(backward)(x).sum().backward()
         assert x.grad is not None
 
 
-class _AtenLog(TorchDispatchMode):
-    """Records the name of every ATen op that runs, forward and backward, inside scratchnn's custom ops too."""
-
-    def __init__(self):
-        super().__init__()
-        self.ops = set()
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if func.namespace == "scratchnn":  # run our op's Python kernel with this log active, to see its ATen ops
-            with self:
-                return OPDEFS[func._schema.name]._init_fn(*args, **(kwargs or {}))
-        self.ops.add(func.overloadpacket.__name__)
-        return func(*args, **(kwargs or {}))
-
-
 @pytest.mark.parametrize("backward", BACKWARDS)
 def test_no_aten_convolution_pooling_or_linear_kernel_runs(backward):
     """Below Python as well: no ATen convolution, pooling or linear kernel runs, in forward or backward."""
-    with _AtenLog() as log:
+    with AtenLog() as log:
         for build, shape, _ in LAYERS.values():
             build(backward)(randn(shape, 0).requires_grad_()).sum().backward()
     assert log.ops, "the dispatch log recorded nothing"

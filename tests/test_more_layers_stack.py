@@ -8,12 +8,18 @@ import pytest
 import torch
 import torch.nn.functional as TF
 from torch import nn
-from torch._library.custom_ops import OPDEFS
 from torch.func import functional_call, grad, jacrev, vmap
-from torch.utils._python_dispatch import TorchDispatchMode
 
 import scratchnn
 from strategies import BACKWARDS, randn
+from twin_checks import (
+    AtenLog,
+    assert_autocast_like_torch,
+    assert_channels_last_like_torch,
+    forbid,
+    onnxruntime_output,
+    outputs_and_grads,
+)
 
 # name: (build ours(backward), build torch's); the twins get the same weights. Dropout runs in training mode,
 # both twins from the same seed (on the CPU they draw the same mask).
@@ -44,17 +50,6 @@ def twins(name: str, backward: str) -> tuple[nn.Module, nn.Module, torch.Tensor]
     return ours, theirs, randn(IMAGE, 1)
 
 
-def outputs_and_grads(model: nn.Module, forward, x: torch.Tensor):
-    """Output and gradients (input's, then every parameter's) of a weighted sum, drawn from seed 0."""
-    x = x.detach().clone().requires_grad_()
-    torch.manual_seed(0)
-    out = forward(x)
-    (out * torch.linspace(-1, 1, out.numel()).reshape(out.shape)).sum().backward()
-    grads = [x.grad, *(p.grad for p in model.parameters())]
-    model.zero_grad()
-    return out.detach(), grads
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("backward", BACKWARDS)
 @pytest.mark.parametrize("name", LAYERS)
@@ -77,25 +72,15 @@ def test_export_runs_matches_and_backpropagates(name, backward):
 @pytest.mark.parametrize("name", LAYERS)
 def test_onnx_export_runs_in_onnxruntime(name):
     """Both engines export the same composite forward (ONNX knows torch's ops, not ours): one run per layer."""
-    ort = pytest.importorskip("onnxruntime")
-    pytest.importorskip("onnxscript")
     ours, theirs, x = twins(name, "manual")
-    program = torch.onnx.export(ours.eval(), (x,), dynamo=True, verbose=False)
-    session = ort.InferenceSession(program.model_proto.SerializeToString())
-    (out,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
-    torch.testing.assert_close(torch.from_numpy(out), theirs.eval()(x).detach(), rtol=1e-5, atol=1e-5)
+    out = onnxruntime_output(ours.eval(), x)
+    torch.testing.assert_close(out, theirs.eval()(x).detach(), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.slow
 def test_loss_onnx_export_runs_in_onnxruntime():
-    ort = pytest.importorskip("onnxruntime")
-    pytest.importorskip("onnxscript")
     ours, theirs, x, target = loss_twins("indices", "manual")
-    program = torch.onnx.export(ours.eval(), (x, target), dynamo=True, verbose=False)
-    session = ort.InferenceSession(program.model_proto.SerializeToString())
-    names = [i.name for i in session.get_inputs()]
-    (out,) = session.run(None, dict(zip(names, (x.numpy(), target.numpy()), strict=True)))
-    torch.testing.assert_close(torch.from_numpy(out), theirs(x, target), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(onnxruntime_output(ours.eval(), x, target), theirs(x, target), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("backward", BACKWARDS)
@@ -132,26 +117,13 @@ def test_dropout_under_vmap_needs_randomness_as_torchs():
 @pytest.mark.parametrize("backward", BACKWARDS)
 @pytest.mark.parametrize("name", LAYERS)
 def test_autocast_cpu_follows_torchs_dtype_rule(name, backward):
-    ours, theirs, x = twins(name, backward)
-    with torch.autocast("cpu", torch.bfloat16):
-        torch.manual_seed(0)
-        actual = ours(x)
-        torch.manual_seed(0)
-        expected = theirs(x)
-    assert actual.dtype == expected.dtype
-    torch.testing.assert_close(actual.float(), expected.float(), rtol=2e-2, atol=2e-2)
+    assert_autocast_like_torch(*twins(name, backward))
 
 
 @pytest.mark.parametrize("backward", BACKWARDS)
 @pytest.mark.parametrize("name", LAYERS)
 def test_channels_last_input_gives_torchs_memory_format(name, backward):
-    ours, theirs, x = twins(name, backward)
-    x = x.contiguous(memory_format=torch.channels_last)
-    actual, expected = outputs_and_grads(ours, ours, x), outputs_and_grads(theirs, theirs, x)
-    torch.testing.assert_close(actual, expected)
-    for a, e in zip([actual[0], *actual[1]], [expected[0], *expected[1]], strict=True):
-        assert a.is_contiguous(memory_format=torch.channels_last) == e.is_contiguous(memory_format=torch.channels_last)
-        assert a.is_contiguous() == e.is_contiguous()
+    assert_channels_last_like_torch(*twins(name, backward))
 
 
 # ------------------------------------------------------------------------------------------ CrossEntropyLoss
@@ -241,34 +213,13 @@ def run_every_op(backward: str) -> None:
 
 @pytest.mark.parametrize("backward", BACKWARDS)
 def test_torchs_implementations_are_never_called(monkeypatch, backward):
-    def forbidden(*args, **kwargs):
-        raise AssertionError("scratchnn called one of torch's implementations of an op it re-implements")
-
-    for module, names in LIBRARY_OPS.items():
-        for op in names:
-            if hasattr(module, op):
-                monkeypatch.setattr(module, op, forbidden)
+    forbid(monkeypatch, LIBRARY_OPS, "scratchnn called one of torch's implementations of an op it re-implements")
     run_every_op(backward)
-
-
-class _AtenLog(TorchDispatchMode):
-    """Records the name of every ATen op that runs, forward and backward, inside scratchnn's custom ops too."""
-
-    def __init__(self):
-        super().__init__()
-        self.ops = set()
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if func.namespace == "scratchnn":  # run our op's Python kernel with this log active, to see its ATen ops
-            with self:
-                return OPDEFS[func._schema.name]._init_fn(*args, **(kwargs or {}))
-        self.ops.add(func.overloadpacket.__name__)
-        return func(*args, **(kwargs or {}))
 
 
 @pytest.mark.parametrize("backward", BACKWARDS)
 def test_no_aten_kernel_of_these_ops_runs(backward):
-    with _AtenLog() as log:
+    with AtenLog() as log:
         run_every_op(backward)
     assert "bernoulli_" in log.ops  # the log sees the ops (here, dropout's mask)
     assert sorted(op for op in log.ops if op.startswith(ATEN_OPS)) == []

@@ -10,11 +10,11 @@ import pytest
 import torch
 import torch.nn.functional as TF
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
 
 import scratchnn
 from scratchnn import functional as SF
 from strategies import BACKWARDS, randn
+from twin_checks import AtenLog, forbid
 
 DTYPES = (torch.float64, torch.float32)
 
@@ -263,12 +263,7 @@ def test_default_path_is_the_hand_written_function_and_the_switch_changes_it(nam
 
 @pytest.mark.parametrize("backward", BACKWARDS)
 def test_torch_normalisation_kernels_are_never_called(monkeypatch, backward):
-    def forbidden(*args, **kwargs):
-        raise AssertionError("scratchnn called one of torch's normalisation kernels")
-
-    for module, names in TORCH_KERNELS.items():
-        for op in names:
-            monkeypatch.setattr(module, op, forbidden)
+    forbid(monkeypatch, TORCH_KERNELS, "scratchnn called one of torch's normalisation kernels")
     with pytest.raises(AssertionError):  # the patch is live: torch's own layer now fails
         nn.BatchNorm1d(3)(randn((4, 3), 0))
     for build, shape in LAYERS.values():
@@ -277,22 +272,10 @@ def test_torch_normalisation_kernels_are_never_called(monkeypatch, backward):
         assert x.grad is not None
 
 
-class _AtenLog(TorchDispatchMode):
-    """Records the name of every ATen op that runs, forward and backward."""
-
-    def __init__(self):
-        super().__init__()
-        self.ops = set()
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.ops.add(func.overloadpacket.__name__)
-        return func(*args, **(kwargs or {}))
-
-
 @pytest.mark.parametrize("backward", BACKWARDS)
 def test_no_aten_normalisation_kernel_runs(backward):
     """Below Python as well: no ATen batch/layer/group norm kernel runs, in forward or backward."""
-    with _AtenLog() as log:
+    with AtenLog() as log:
         for build, shape in LAYERS.values():
             build(backward)(randn(shape, 0).requires_grad_()).sum().backward()
     assert {"sum", "addcmul"} <= log.ops, sorted(log.ops)  # the log sees our statistics and normalisation

@@ -11,6 +11,7 @@ from torch.func import functional_call, grad, jacrev, vmap
 
 import scratchnn
 from strategies import BACKWARDS, randn
+from twin_checks import assert_channels_last_like_torch, onnxruntime_output, outputs_and_grads
 
 # name: (build ours(backward), build torch's, input shape)
 LAYERS = {
@@ -38,15 +39,6 @@ def twins(name: str, backward: str):
             p.uniform_(-2, 2)
     theirs.load_state_dict(ours.state_dict())
     return ours, theirs, shape
-
-
-def outputs_and_grads(model: nn.Module, forward, x: torch.Tensor):
-    x = x.detach().clone().requires_grad_()
-    out = forward(x)
-    (out * torch.linspace(-1, 1, out.numel()).reshape(out.shape)).sum().backward()
-    grads = [x.grad, *(p.grad for p in model.parameters())]
-    model.zero_grad()
-    return out.detach(), grads
 
 
 @pytest.mark.parametrize("backward", BACKWARDS)
@@ -128,23 +120,14 @@ def test_autocast_cpu_follows_torchs_dtype_rule(name, backward, dtype):
 @pytest.mark.parametrize("name", SPATIAL)
 def test_channels_last_input_gives_torchs_memory_format(name, backward):
     ours, theirs, shape = twins(name, backward)
-    x = randn(shape, 1).contiguous(memory_format=torch.channels_last)
-    actual, expected = outputs_and_grads(ours, ours, x), outputs_and_grads(theirs, theirs, x)
-    torch.testing.assert_close(actual, expected)
-    for a, e in zip([actual[0], *actual[1]], [expected[0], *expected[1]], strict=True):
-        assert a.is_contiguous(memory_format=torch.channels_last) == e.is_contiguous(memory_format=torch.channels_last)
-        assert a.is_contiguous() == e.is_contiguous()
+    assert_channels_last_like_torch(ours, theirs, randn(shape, 1))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", LAYERS)
 def test_onnx_export_runs_in_onnxruntime(name):
-    ort = pytest.importorskip("onnxruntime")
-    pytest.importorskip("onnxscript")
     ours, theirs, shape = twins(name, "manual")
     x = randn(shape, 1)
     ours(x), theirs(x)  # move the running statistics away from 0 and 1
-    program = torch.onnx.export(ours.eval(), (x,), dynamo=True, verbose=False)
-    session = ort.InferenceSession(program.model_proto.SerializeToString())
-    (out,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
-    torch.testing.assert_close(torch.from_numpy(out), theirs.eval()(x).detach(), rtol=1e-5, atol=1e-5)
+    out = onnxruntime_output(ours.eval(), x)
+    torch.testing.assert_close(out, theirs.eval()(x).detach(), rtol=1e-5, atol=1e-5)

@@ -14,6 +14,12 @@ from torch.func import functional_call, grad, jacrev, vmap
 
 import scratchnn
 from strategies import BACKWARDS, randn
+from twin_checks import (
+    assert_autocast_like_torch,
+    assert_channels_last_like_torch,
+    onnxruntime_output,
+    outputs_and_grads,
+)
 
 # name: (build ours(backward), build torch's, the shape of a batched input); the twins get the same weights
 LAYERS = {
@@ -50,15 +56,6 @@ def twins(name: str, backward: str) -> tuple[nn.Module, nn.Module, torch.Tensor]
     return ours, theirs, randn(shape or IMAGE, 1)
 
 
-def outputs_and_grads(model: nn.Module, forward, x: torch.Tensor):
-    x = x.detach().clone().requires_grad_()
-    out = forward(x)
-    (out * torch.linspace(-1, 1, out.numel()).reshape(out.shape)).sum().backward()
-    grads = [x.grad, *(p.grad for p in model.parameters())]
-    model.zero_grad()
-    return out.detach(), grads
-
-
 @pytest.mark.parametrize("backward", BACKWARDS)
 @pytest.mark.parametrize("name", LAYERS)
 def test_compile_fullgraph_forward_and_backward(name, backward):
@@ -84,13 +81,8 @@ def test_export_runs_matches_and_backpropagates(name, backward):
 @pytest.mark.parametrize("name", LAYERS)
 def test_onnx_export_runs_in_onnxruntime(name):
     """Both engines export the same composite forward (ONNX knows torch's ops, not ours), so one run per layer."""
-    ort = pytest.importorskip("onnxruntime")
-    pytest.importorskip("onnxscript")
     ours, theirs, x = twins(name, "manual")
-    program = torch.onnx.export(ours.eval(), (x,), dynamo=True, verbose=False)
-    session = ort.InferenceSession(program.model_proto.SerializeToString())
-    (out,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
-    torch.testing.assert_close(torch.from_numpy(out), theirs(x).detach(), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(onnxruntime_output(ours.eval(), x), theirs(x).detach(), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("backward", BACKWARDS)
@@ -123,20 +115,10 @@ def test_jacrev_equals_the_twins(name, backward):
 @pytest.mark.parametrize("backward", BACKWARDS)
 @pytest.mark.parametrize("name", LAYERS)
 def test_autocast_cpu_follows_torchs_dtype_rule(name, backward):
-    ours, theirs, x = twins(name, backward)
-    with torch.autocast("cpu", torch.bfloat16):
-        actual, expected = ours(x), theirs(x)
-    assert actual.dtype == expected.dtype
-    torch.testing.assert_close(actual.float(), expected.float(), rtol=2e-2, atol=2e-2)
+    assert_autocast_like_torch(*twins(name, backward))
 
 
 @pytest.mark.parametrize("backward", BACKWARDS)
 @pytest.mark.parametrize("name", SPATIAL)
 def test_channels_last_input_gives_torchs_memory_format(name, backward):
-    ours, theirs, x = twins(name, backward)
-    x = x.contiguous(memory_format=torch.channels_last)
-    actual, expected = outputs_and_grads(ours, ours, x), outputs_and_grads(theirs, theirs, x)
-    torch.testing.assert_close(actual, expected)
-    for a, e in zip([actual[0], *actual[1]], [expected[0], *expected[1]], strict=True):
-        assert a.is_contiguous(memory_format=torch.channels_last) == e.is_contiguous(memory_format=torch.channels_last)
-        assert a.is_contiguous() == e.is_contiguous()
+    assert_channels_last_like_torch(*twins(name, backward))
