@@ -35,8 +35,11 @@ static unsigned long regions;
 unsigned long scratchnn_regions(void) { return __atomic_load_n(&regions, __ATOMIC_RELAXED); }
 void GOMP_parallel(void (*fn)(void *), void *data, unsigned threads, unsigned flags) {
     static void (*real)(void (*)(void *), void *, unsigned, unsigned);
+    static int (*max_threads)(void);
     if (!real) real = dlsym(RTLD_NEXT, "GOMP_parallel");
-    __atomic_add_fetch(&regions, 1, __ATOMIC_RELAXED);
+    if (!max_threads) max_threads = dlsym(RTLD_NEXT, "omp_get_max_threads");
+    if ((threads ? threads : (unsigned)max_threads()) > 1)  /* a team of one thread waits for no other */
+        __atomic_add_fetch(&regions, 1, __ATOMIC_RELAXED);
     real(fn, data, threads, flags);
 }
 """
@@ -52,6 +55,7 @@ def main() -> None:
         _rerun_with_counter()
     os.environ.setdefault("KINETO_LOG_LEVEL", "6")  # the profiler's C++ side otherwise logs start/stop to stderr
     import torch
+    from torch._C._profiler import _ExperimentalConfig
     from torch.profiler import ProfilerActivity, profile
 
     from scratchnn.perf import select_cases
@@ -73,7 +77,9 @@ def main() -> None:
         for _ in range(args.steps):
             state = task.setup()
             before = regions()
-            with profile(activities=[ProfilerActivity.CPU]) as prof:
+            with profile(
+                activities=[ProfilerActivity.CPU], experimental_config=_ExperimentalConfig(profile_all_threads=True)
+            ) as prof:
                 task.run(state)
             counts.add((regions() - before, len(prof.events())))
         shown = " / ".join(f"{r:>5} {o:>6}" for r, o in sorted(counts))  # one pair unless the steps differed

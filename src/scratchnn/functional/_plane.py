@@ -25,13 +25,16 @@ those ``dW*(kW - 1)`` garbage columns per row are computed and thrown away (the 
 more work).
 
 Backward lays the output gradient ``g`` out the same way, ``(O, H_out, N, Wp)``, with zeros in the garbage
-columns, and goes block by block again:
+columns (and around it), and goes block by block again:
 
-- ``dL/dplane[:, t + off(i, j)] += W[:, :, i, j]^T @ g[:, t]``: per tap one GEMM added onto the plane
-  ``off(i, j)`` further on, the same sum of shifted products run backwards (col2im without the columns); with
-  fewer than 8 input channels per group, the block's gradient columns ``W^T @ g`` and one add per tap. The zero
-  garbage columns add nothing (for finite weights; :mod:`.conv` sends infinite ones to the whole-batch columns),
-  so this is the exact gradient of every padded pixel; the adjoint of the padding then sums it onto the input.
+- ``dL/dplane[:, u] = sum over taps (i, j) of W[:, :, i, j]^T @ g[:, u - off(i, j)]``: the adjoint of the
+  forward's sum, written as a gather, so that every block of ``dL/dplane`` is computed once, from the ``g`` it
+  needs. Read with the taps in reverse order, ``u - off(i, j) = u - off_max + off(kH-1-i, kW-1-j)``: this is the
+  forward's sum of shifted products again, on ``g`` started ``off_max`` early (zeros before it), with the kernel
+  flipped and its two channel dimensions swapped, the classic result that a convolution's input gradient is the
+  convolution of the output gradient with the flipped, transposed kernel. The zero garbage columns add nothing
+  (for finite weights; :mod:`.conv` sends infinite ones to the whole-batch columns), so this is the exact gradient
+  of every padded pixel; the adjoint of the padding then sums it onto the input.
 - ``dL/dW[o, (c, i, j)] = sum over t of g[o, t] * plane[c, t + off(i, j)]``: here a product per tap would be a
   tiny ``(O, C)`` result of a very long sum, which GEMMs run badly, so each block's columns are copied (im2col
   of one block, into a buffer of cache size) and multiplied by the block of ``g`` in one GEMM, accumulated over
@@ -59,19 +62,18 @@ In float16 and bfloat16 every sum is kept in float32 and rounded once, as a sing
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
+from ._parallel import run_shares, shares
 from ._windows import Pair, pad, unpad
 
 Padding = tuple[int, int, int, int]  # (left, right, top, bottom), as F.pad takes it
 
 CPU_BLOCK_BYTES = 4 << 20  # one block of columns: of the order of a CPU's L2 cache
 SHIFTED_BLOCK_SCALE = 2  # blocks of shifted products hold no columns: they can be larger
-COL2IM_BLOCK_SCALE = 2  # col2im adds one slice per tap and block: larger blocks, fewer adds
 SHIFTED_MIN_CHANNELS = 8  # see shifted_products
 CUDA_BLOCK_BYTES = 64 << 20  # on a GPU a kernel launch costs more than memory traffic: few, large blocks
 TRANSPOSED_MIN_ROWS = 16  # see gemm_result
@@ -133,11 +135,11 @@ def block_size(x: Tensor, K: int, total: int, scale: int = 1) -> int:
     return min(max(1, budget // (K * x.element_size())), total)
 
 
-def blocks(groups: int, total: int, T: int) -> Iterator[tuple[int, int, int]]:
-    """``(group, first column, columns)`` of every block: each group's ``total`` columns, ``T`` at a time."""
-    for g in range(groups):
-        for s in range(0, total, T):
-            yield g, s, min(T, total - s)
+def blocks(groups: int, total: int, T: int, parts: int = 1) -> list[tuple[int, int, int]]:
+    """``(group, first column, columns)`` of every block: each group's ``total`` columns, ``T`` at a time, or fewer
+    so that there are at least ``parts`` blocks in all (one per share, :mod:`._parallel`)."""
+    T = min(T, -(-total // -(-parts // groups)))
+    return [(g, s, min(T, total - s)) for g in range(groups) for s in range(0, total, T)]
 
 
 def gemm_result(like: Tensor, shape: tuple[int, ...], rows: int) -> Tensor:
@@ -182,46 +184,63 @@ def plane_conv(src: Tensor, weight: Tensor, groups: int, step: tuple[int, int], 
 
     ``src`` is a plane's ``(C, L)`` data, ``weight`` ``(O, C/groups, kH, kW)`` of the same dtype and ``out`` ``(O,
     total)``, row-major or transposed (:func:`gemm_result`); ``accumulate`` adds to what ``out`` holds instead of
-    overwriting it. Shifted products or block columns, as :func:`shifted_products` picks.
+    overwriting it. Shifted products or block columns, as :func:`shifted_products` picks; the blocks run in
+    parallel shares (:mod:`._parallel`), each writing its own columns of ``out``.
     """
     O, Cg, kH, kW = weight.shape
-    (Og, K), total = (O // groups, Cg * kH * kW), out.shape[1]
+    (Og, K), total, parts = (O // groups, Cg * kH * kW), out.shape[1], shares(src.device)
     if not shifted_products(Cg):
         w = weight.reshape(groups, Og, K)
         T = block_size(src, K, total)
-        buffer = src.new_empty(K * T)
-        for g, s, n in blocks(groups, total, T):
-            cols = block_columns(src[g * Cg : (g + 1) * Cg], (kH, kW), step, s, n, buffer)
-            dst = out[g * Og : (g + 1) * Og, s : s + n]
-            dst.addmm_(w[g], cols) if accumulate else torch.mm(w[g], cols, out=dst)
+
+        def block_columns_share(share) -> None:
+            buffer = src.new_empty(K * max(n for _, _, n in share))  # one per share
+            for g, s, n in share:
+                cols = block_columns(src[g * Cg : (g + 1) * Cg], (kH, kW), step, s, n, buffer)
+                dst = out[g * Og : (g + 1) * Og, s : s + n]
+                dst.addmm_(w[g], cols) if accumulate else torch.mm(w[g], cols, out=dst)
+
+        run_shares(blocks(groups, total, T, parts), block_columns_share, src.device)
         return
     w_taps = weight.reshape(groups, Og, Cg, kH * kW).permute(0, 3, 1, 2).contiguous()  # (G, kH*kW, O/G, C/G)
     T = block_size(src, Og + Cg, total, SHIFTED_BLOCK_SCALE)
     offsets = tap_offsets((kH, kW), step)
-    for g, s, n in blocks(groups, total, T):
-        dst, data = out[g * Og : (g + 1) * Og, s : s + n], src[g * Cg : (g + 1) * Cg]
-        taps = zip(offsets, w_taps[g].unbind(0), strict=True)
-        if not accumulate:
-            off, w = next(taps)
-            torch.mm(w, data.narrow(1, s + off, n), out=dst)  # the first tap writes, the others add
-        for off, w in taps:
-            dst.addmm_(w, data.narrow(1, s + off, n))
+
+    def shifted_share(share) -> None:
+        for g, s, n in share:
+            dst, data = out[g * Og : (g + 1) * Og, s : s + n], src[g * Cg : (g + 1) * Cg]
+            taps = zip(offsets, w_taps[g].unbind(0), strict=True)
+            if not accumulate:
+                off, w = next(taps)
+                torch.mm(w, data.narrow(1, s + off, n), out=dst)  # the first tap writes, the others add
+            for off, w in taps:
+                dst.addmm_(w, data.narrow(1, s + off, n))
+
+    run_shares(blocks(groups, total, T, parts), shifted_share, src.device)
 
 
 def plane_weight_grad(src: Tensor, grad: Tensor, weight_shape: torch.Size, groups: int, step: tuple[int, int]):
     """``dL/dW[o, (c, i, j)] = sum over t of grad[o, t] * src[c, t + off(i, j)]``, accumulated block by block.
 
-    Returns ``(G, O/G, C/G*kH*kW)``, row-major or transposed (:func:`gemm_result`).
+    Returns ``(G, O/G, C/G*kH*kW)``, row-major or transposed (:func:`gemm_result`); the blocks run in parallel
+    shares (:mod:`._parallel`), whose sums are added at the end.
     """
     O, Cg, kH, kW = weight_shape
     Og, K, total = O // groups, Cg * kH * kW, grad.shape[1]
-    grad_w = gemm_result(grad, (groups, Og, K), Og).zero_()
     T = block_size(src, K, total)
-    buffer = src.new_empty(K * T)
-    for g, s, n in blocks(groups, total, T):
-        cols = block_columns(src[g * Cg : (g + 1) * Cg], (kH, kW), step, s, n, buffer)
-        grad_w[g].addmm_(grad[g * Og : (g + 1) * Og, s : s + n], cols.T)
-    return grad_w
+
+    def share_sum(share) -> Tensor:  # each share sums its blocks into its own dL/dW
+        grad_w = gemm_result(grad, (groups, Og, K), Og).zero_()
+        buffer = src.new_empty(K * max(n for _, _, n in share))
+        for g, s, n in share:
+            cols = block_columns(src[g * Cg : (g + 1) * Cg], (kH, kW), step, s, n, buffer)
+            grad_w[g].addmm_(grad[g * Og : (g + 1) * Og, s : s + n], cols.T)
+        return grad_w
+
+    first, *rest = run_shares(blocks(groups, total, T, shares(src.device)), share_sum, src.device)
+    for part in rest:
+        first += part
+    return first
 
 
 class Phase(NamedTuple):
@@ -307,33 +326,17 @@ def conv2d_plane(
     return torch.add(out, bias.reshape(1, O, 1, 1), out=result)
 
 
-def plane_input_grad(grad: Tensor, weight: Tensor, groups: int, step: tuple[int, int], plane: Tensor) -> None:
-    """``plane[:, t + off(i, j)] += W[:, :, i, j]^T @ grad[:, t]``: ``(O, T)`` onto ``(C, L)``, block by block.
-
-    Shifted products (:func:`shifted_products`): per tap, the block's ``(C/G, T)`` gradient is one GEMM
-    accumulated straight onto the plane ``off(i, j)`` further on (``addmm_`` into a strided slice). Otherwise
-    col2im: the block's gradient columns are one GEMM, ``W^T @ grad``, ``(C/G*kH*kW, T)``, and the row of tap
-    ``(c, i, j)`` is added onto the plane ``off(i, j)`` further on (one add per tap).
-    """
+def flipped_transposed(weight: Tensor, groups: int) -> Tensor:
+    """The kernel of the input gradient: ``(O, C/G, kH, kW) -> (C, O/G, kH, kW)``, each group's two channel
+    dimensions swapped and its taps in reverse order."""
     O, Cg, kH, kW = weight.shape
-    Og, K, total = O // groups, Cg * kH * kW, grad.shape[1]
-    offsets = tap_offsets((kH, kW), step)
-    if not shifted_products(Cg):
-        w_t = weight.reshape(groups, Og, K).transpose(1, 2)  # (G, C/G*kH*kW, O/G)
-        T = block_size(grad, K, total, COL2IM_BLOCK_SCALE)
-        buffer = grad.new_empty(K * T)
-        for g, s, n in blocks(groups, total, T):
-            block, dst = grad[g * Og : (g + 1) * Og, s : s + n], plane[g * Cg : (g + 1) * Cg]
-            cols = torch.mm(w_t[g], block, out=buffer[: K * n].view(K, n))  # the block's gradient columns
-            for off, tap in zip(offsets, cols.view(Cg, kH * kW, n).unbind(1), strict=True):
-                dst.narrow(1, s + off, n).add_(tap)  # (C/G, T) onto the plane, off(i, j) further on
-        return
-    w_taps = weight.reshape(groups, Og, Cg, kH * kW).permute(0, 3, 2, 1).contiguous()  # (G, kH*kW, C/G, O/G)
-    T = block_size(grad, Og + Cg, total, SHIFTED_BLOCK_SCALE)
-    for g, s, n in blocks(groups, total, T):
-        block, dst = grad[g * Og : (g + 1) * Og, s : s + n], plane[g * Cg : (g + 1) * Cg]
-        for off, w_t in zip(offsets, w_taps[g].unbind(0), strict=True):
-            dst.narrow(1, s + off, n).addmm_(w_t, block)
+    swapped = weight.reshape(groups, O // groups, Cg, kH, kW).transpose(1, 2)  # (G, C/G, O/G, kH, kW)
+    return swapped.reshape(groups * Cg, O // groups, kH, kW).flip(2, 3)
+
+
+def reach(kernel: Pair, step: tuple[int, int]) -> int:
+    """``off_max``: how far on in the plane the last tap of a ``kernel`` reads."""
+    return (kernel[0] - 1) * step[0] + (kernel[1] - 1) * step[1]
 
 
 def conv2d_plane_backward(
@@ -350,27 +353,34 @@ def conv2d_plane_backward(
     """``(dL/dx, dL/dW)`` of :func:`conv2d_plane` (``None`` where ``needs`` says it is not wanted), phase by phase."""
     (N, C), O = x.shape[:2], weight.shape[0]
     geo = plane_geometry(x, weight.shape[2:], padding, dilation, stride)
-    (sH, sW), row = stride, N * geo.Wq
+    (sH, sW), row, length = stride, N * geo.Wq, geo.Hq * N * geo.Wq + geo.tail  # length: of one phase plane
     acc = accumulator(x.dtype)
-    g = grad_out.new_empty(O, geo.oH, N, geo.Wq, dtype=acc)  # g as (O, H_out, N, Wq), zero in the garbage columns
-    g[..., : geo.oW] = grad_out.permute(1, 2, 0, 3)
-    g[..., geo.oW :] = 0
-    g = g.view(O, geo.oH * row)
+    taps = [(weight[:, :, phase.rows, phase.cols], phase) for phase in geo.phases]  # each phase's sub-kernel
+    front = max(reach(w.shape[2:], phase.step) for w, phase in taps)
+    # g as (O, H_out, N, Wq), zero in the garbage columns, with `front` zeros before it and zeros after it up to
+    # `length`: what the input gradient's gather reads
+    g_ext = grad_out.new_empty(O, front + length, dtype=acc)
+    g_ext[:, :front].zero_()
+    g_ext[:, front + geo.oH * row :].zero_()
+    g = g_ext[:, front : front + geo.oH * row]
+    grid = g.view(O, geo.oH, N, geo.Wq)
+    grid[..., : geo.oW] = grad_out.permute(1, 2, 0, 3)
+    grid[..., geo.oW :] = 0
     grad_x = grad_w = None
     if needs[1]:
         planes = to_planes(x, padding, padding_mode, stride, geo.tail, acc)
         grad_w = weight.new_empty(weight.shape, dtype=acc)
-        for phase in geo.phases:  # every tap is in exactly one phase
-            taps = grad_w[:, :, phase.rows, phase.cols]
-            src = planes[phase.index, :, phase.base :]
-            taps.copy_(plane_weight_grad(src, g, taps.shape, groups, phase.step).reshape(taps.shape))
+        for w, phase in taps:  # every tap is in exactly one phase
+            part = plane_weight_grad(planes[phase.index, :, phase.base :], g, w.shape, groups, phase.step)
+            grad_w[:, :, phase.rows, phase.cols] = part.reshape(w.shape)
         grad_w = contiguous(grad_w, x.dtype)
     if needs[0]:
-        w = weight.to(acc)
-        planes = g.new_zeros(sH * sW, C, geo.Hq * row + geo.tail)  # dL/d(each phase plane)
-        for phase in geo.phases:
-            src = planes[phase.index, :, phase.base :]
-            plane_input_grad(g, w[:, :, phase.rows, phase.cols], groups, phase.step, src)
+        planes = gemm_result(g, (sH * sW, C, length), C // groups)  # dL/d(each phase plane)
+        for w, phase in taps:
+            out = planes[phase.index]
+            out[:, : phase.base].zero_()  # no tap reads the plane before its base
+            src = g_ext[:, front - reach(w.shape[2:], phase.step) :]  # g started off_max early
+            plane_conv(src, flipped_transposed(w.to(acc), groups), groups, phase.step, out[:, phase.base :], False)
         grid = planes[..., : geo.Hq * row].view(sH, sW, C, geo.Hq, N, geo.Wq)
         grad_xp = grid.permute(4, 2, 3, 0, 5, 1).reshape(N, C, geo.Hq * sH, geo.Wq * sW)  # phases interleaved
         grad_xp = unpad(grad_xp[:, :, : geo.Hp, : geo.Wp], x.shape[2:], padding, padding_mode)  # zeros: a crop

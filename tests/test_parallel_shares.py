@@ -1,0 +1,103 @@
+"""Parallel shares (functional/_parallel.py): the plane path's loops split over single-threaded workers, with the
+same results as one loop, the caller's thread settings left as they were, and no hang in a forked child."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import scratchnn.functional as SF
+from scratchnn.functional import _parallel
+
+
+@pytest.fixture
+def two_threads():
+    """Two intra-op threads in the calling thread (the machine's default on 2 cores), restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def conv_and_grads(x, weight, **kwargs):
+    x, weight = x.clone().requires_grad_(), weight.clone().requires_grad_()
+    out = SF.conv2d(x, weight, **kwargs, backward="manual")
+    return (out, *torch.autograd.grad(out, (x, weight), torch.linspace(-1, 1, out.numel()).view(out.shape)))
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"padding": 2}, {"stride": 2, "padding": 1}, {"padding": 1, "groups": 2}], ids=["s1", "s2", "grouped"]
+)
+def test_shares_give_the_results_of_one_loop(kwargs, two_threads, monkeypatch):
+    gen = torch.Generator().manual_seed(0)
+    k = 3 if "stride" in kwargs else 5
+    x = torch.randn(16, 8, 11, 11, dtype=torch.float64, generator=gen)
+    weight = torch.randn(16, 8 // kwargs.get("groups", 1), k, k, dtype=torch.float64, generator=gen)
+    shared = conv_and_grads(x, weight, **kwargs)
+    monkeypatch.setattr(_parallel, "shares", lambda device: 1)
+    single = conv_and_grads(x, weight, **kwargs)
+    for a, b in zip(shared, single, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-13, atol=1e-13)
+
+
+def test_workers_run_single_threaded_and_leave_the_callers_threads_alone(two_threads):
+    x, weight = torch.randn(4, 8, 9, 9), torch.randn(8, 8, 3, 3)
+    SF.conv2d(x, weight, padding=1, backward="manual")  # starts the workers
+    seen = _parallel.run_shares(list(range(4)), lambda share: torch.get_num_threads(), torch.device("cpu"))
+    assert seen == [1, 1]
+    assert torch.get_num_threads() == 2
+    fresh = []  # a thread that has not used torch yet takes the process's default: still 2
+    thread = threading.Thread(target=lambda: fresh.append(torch.get_num_threads()))
+    thread.start()
+    thread.join()
+    assert fresh == [2]
+
+
+def test_one_thread_runs_the_loop_in_the_caller():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        names = _parallel.run_shares([1, 2, 3], lambda share: threading.current_thread().name, torch.device("cpu"))
+    finally:
+        torch.set_num_threads(before)
+    assert names == [threading.current_thread().name]
+
+
+def test_an_error_in_a_share_reaches_the_caller(two_threads):
+    def work(share):
+        if 3 in share:
+            raise ValueError("share with 3")
+        return share
+
+    with pytest.raises(ValueError, match="share with 3"):
+        _parallel.run_shares([1, 2, 3, 4], work, torch.device("cpu"))
+
+
+def test_inference_mode_reaches_the_workers(two_threads):
+    """Under inference_mode the kernel's buffers are inference tensors, which only inference mode may write to."""
+    x, weight = torch.randn(4, 8, 9, 9), torch.randn(16, 8, 3, 3)
+    with torch.inference_mode():
+        out = SF.conv2d(x, weight, stride=2, padding=1, backward="manual")
+    torch.testing.assert_close(out, F.conv2d(x, weight, stride=2, padding=1))
+
+
+def _conv_in_child(queue) -> None:
+    torch.set_num_threads(2)
+    x, weight = torch.ones(2, 8, 6, 6), torch.ones(8, 8, 3, 3)
+    queue.put(SF.conv2d(x, weight, padding=1, backward="manual").sum().item())
+
+
+def test_a_forked_child_starts_its_own_workers(two_threads):
+    SF.conv2d(torch.randn(2, 8, 6, 6), torch.randn(8, 8, 3, 3), padding=1, backward="manual")  # parent's workers
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_conv_in_child, args=(queue,))
+    child.start()
+    child.join(timeout=60)
+    assert child.exitcode == 0, "the child hung or failed"
+    expected = F.conv2d(torch.ones(2, 8, 6, 6), torch.ones(8, 8, 3, 3), padding=1).sum().item()
+    assert queue.get(timeout=5) == expected
