@@ -15,10 +15,18 @@ releases the GIL while a kernel runs, so the shares run at the same time.
 The number of shares is the calling thread's ``torch.get_num_threads()``: with one thread, or on a GPU, the loop
 runs in the caller as a plain loop. The workers are started once per thread count and kept; a forked child
 starts its own.
+
+A worker makes itself single-threaded with OpenMP's ``omp_set_num_threads`` and MKL's
+``mkl_set_num_threads_local``, both of which set the calling thread's count only, called through ``ctypes`` from
+the libraries torch has loaded. ``torch.set_num_threads`` would do it too, but it also changes settings of the
+whole process (the default count of threads started later, MKL's dynamic mode, oneDNN's cache), which a layer
+must not touch. Where those functions are not found, or ATen does not run on OpenMP, every loop runs in the caller.
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import itertools
 import os
 import threading
@@ -46,17 +54,55 @@ os.register_at_fork(after_in_child=_forget_pools)
 
 
 def shares(device: torch.device) -> int:
-    """How many shares a loop on ``device`` is split into: the calling thread's intra-op thread count on the CPU,
-    else 1."""
-    return torch.get_num_threads() if device.type == "cpu" else 1
+    """How many shares a loop on ``device`` is split into: the calling thread's intra-op thread count on the CPU
+    (where workers can be made single-threaded), else 1."""
+    if device.type != "cpu" or _thread_count_setters() is None:
+        return 1
+    return torch.get_num_threads()
+
+
+@functools.cache
+def _thread_count_setters() -> tuple[Callable[[int], None], ...] | None:
+    """Functions that set the calling thread's OpenMP and (if torch has MKL) MKL thread counts, from the libraries
+    this process has loaded (Linux: ``/proc/self/maps``); ``None`` where ATen's backend is not OpenMP or OpenMP's
+    function is not found."""
+    if "ATen parallel backend: OpenMP" not in torch.__config__.parallel_info():
+        return None
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if len(line.split()) == 6}
+    except OSError:
+        return None
+    libraries = [path for path in sorted(paths) if any(key in os.path.basename(path) for key in LIBRARY_KEYS)]
+    omp = _first(libraries, "omp_set_num_threads")  # C: void omp_set_num_threads(int)
+    mkl = _first(libraries, "mkl_set_num_threads_local_")  # MKL's Fortran name: int f(const int *), by reference
+    if omp is None:
+        return None
+    omp.argtypes, omp.restype = [ctypes.c_int], None
+    if mkl is None:
+        return (omp,)
+    mkl.argtypes, mkl.restype = [ctypes.POINTER(ctypes.c_int)], ctypes.c_int
+    return omp, lambda count: mkl(ctypes.byref(ctypes.c_int(count)))
+
+
+LIBRARY_KEYS = ("gomp", "omp", "torch_cpu", "mkl")  # where OpenMP's and MKL's functions live in torch's builds
+
+
+def _first(paths: list[str], name: str):
+    """The function ``name`` of the first library in ``paths`` that has it (already loaded: only looked up)."""
+    for path in paths:
+        try:
+            return getattr(ctypes.CDLL(path), name)
+        except (OSError, AttributeError):
+            continue
+    return None
 
 
 def _single_threaded(started: threading.Barrier) -> None:
     try:
-        torch.set_num_threads(1)  # this worker's OpenMP and MKL thread counts (per thread); see _pool for the rest
-        # ATen fixes a thread's counts on its first query, from the default that the line above just set to 1:
-        # query now, before _pool puts the default back
-        torch.get_num_threads()
+        torch.get_num_threads()  # ATen's own per-thread set-up first: it would undo the lines below if it ran later
+        for set_count in _thread_count_setters():
+            set_count(1)
     finally:
         started.wait()
 
@@ -71,9 +117,6 @@ def _pool(workers: int) -> ThreadPoolExecutor:
             for _ in range(workers):  # each submit starts a thread, which waits in its initializer: all of them
                 pool.submit(lambda: None)
             started.wait()
-            # torch.set_num_threads also records the count as the default of threads that have not used torch
-            # yet; the workers left 1 there. Put back the caller's own count (which the workers did not change).
-            torch.set_num_threads(workers)
             _pools[workers] = pool
         return pool
 
