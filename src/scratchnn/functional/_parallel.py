@@ -6,31 +6,35 @@ pool's threads waiting for the slowest of them (libgomp's threads spin while the
 holds one of the cores, the thread the system has descheduled holds up every region, a few hundred times per
 training step (``docs/performance.md`` counts them).
 
-:func:`run_shares` splits a loop's blocks into one contiguous share per thread instead, and runs each share on a
-worker thread whose ATen and MKL run single-threaded (both keep their thread count per thread): the products of a
-share run one after the other on one core, and the caller waits once, asleep, for all the shares. The blocks of one
-loop are independent (each writes its own columns, or its own partial sum), so a share needs no lock; torch
-releases the GIL while a kernel runs, so the shares run at the same time.
+:func:`run_shares` runs a loop's blocks on several threads instead, each of them single-threaded for ATen and MKL
+(both keep their thread counts per thread): the calling thread and ``n - 1`` worker threads, for the caller's
+``n = torch.get_num_threads()``. Each thread takes the next block not yet taken, until none is left, so a thread
+that the system deschedules holds up at most the block it has in hand while the others take the rest; the caller
+then waits once for the workers, asleep. The blocks of one loop are independent (each writes its own columns, or
+adds to its own thread's partial sum), so they need no lock; torch releases the GIL while a kernel runs, so the
+threads multiply at the same time.
 
-The number of shares is the calling thread's ``torch.get_num_threads()``: with one thread, or on a GPU, the loop
-runs in the caller as a plain loop. The workers are started once per thread count and kept; a forked child
-starts its own.
+With one thread, or on a GPU, the loop runs in the caller as a plain loop. The workers are started once per
+thread count and kept; a forked child starts its own.
 
-A worker makes itself single-threaded with OpenMP's ``omp_set_num_threads`` and MKL's
+A thread makes itself single-threaded with OpenMP's ``omp_set_num_threads`` and MKL's
 ``mkl_set_num_threads_local``, both of which set the calling thread's count only, called through ``ctypes`` from
-the libraries torch has loaded. ``torch.set_num_threads`` would do it too, but it also changes settings of the
-whole process (the default count of threads started later, MKL's dynamic mode, oneDNN's cache), which a layer
-must not touch. Where those functions are not found, or ATen does not run on OpenMP, every loop runs in the caller.
+the libraries torch has loaded (the caller puts its own counts back when the loop ends). ``torch.set_num_threads``
+would do it too, but it also changes settings of the whole process (the default count of threads started later,
+MKL's dynamic mode, oneDNN's cache), which a layer must not touch. Where those functions are not found, or ATen
+does not run on OpenMP, every loop runs in the caller.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import ctypes
 import functools
 import itertools
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -54,18 +58,18 @@ os.register_at_fork(after_in_child=_forget_pools)
 
 
 def shares(device: torch.device) -> int:
-    """How many shares a loop on ``device`` is split into: the calling thread's intra-op thread count on the CPU
-    (where workers can be made single-threaded), else 1."""
+    """How many threads run a loop on ``device``: the calling thread's intra-op thread count on the CPU (where
+    threads can be made single-threaded), else 1."""
     if device.type != "cpu" or _thread_count_setters() is None:
         return 1
     return torch.get_num_threads()
 
 
 @functools.cache
-def _thread_count_setters() -> tuple[Callable[[int], None], ...] | None:
-    """Functions that set the calling thread's OpenMP and (if torch has MKL) MKL thread counts, from the libraries
-    this process has loaded (Linux: ``/proc/self/maps``); ``None`` where ATen's backend is not OpenMP or OpenMP's
-    function is not found."""
+def _thread_count_setters() -> tuple[Callable[[int], int], ...] | None:
+    """Functions that set the calling thread's OpenMP and (if torch has MKL) MKL thread counts and return the
+    previous ones, from the libraries this process has loaded (Linux: ``/proc/self/maps``); ``None`` where ATen's
+    backend is not OpenMP or OpenMP's function is not found."""
     if "ATen parallel backend: OpenMP" not in torch.__config__.parallel_info():
         return None
     try:
@@ -79,10 +83,16 @@ def _thread_count_setters() -> tuple[Callable[[int], None], ...] | None:
     if omp is None:
         return None
     omp.argtypes, omp.restype = [ctypes.c_int], None
+
+    def set_omp(count: int) -> int:
+        previous = torch.get_num_threads()  # ATen's count is OpenMP's, omp_get_max_threads()
+        omp(count)
+        return previous
+
     if mkl is None:
-        return (omp,)
+        return (set_omp,)
     mkl.argtypes, mkl.restype = [ctypes.POINTER(ctypes.c_int)], ctypes.c_int
-    return omp, lambda count: mkl(ctypes.byref(ctypes.c_int(count)))
+    return set_omp, lambda count: mkl(ctypes.byref(ctypes.c_int(count)))  # 0: back to MKL's process-wide count
 
 
 LIBRARY_KEYS = ("gomp", "omp", "torch_cpu", "mkl")  # where OpenMP's and MKL's functions live in torch's builds
@@ -121,20 +131,48 @@ def _pool(workers: int) -> ThreadPoolExecutor:
         return pool
 
 
-def _in_mode(inference: bool, work: Callable[[Sequence[T]], R], share: Sequence[T]) -> R:
-    """``work(share)`` in the caller's inference mode and without autograd: both are thread-local, and the shares
-    are the inside of an op's kernel, which runs below autograd in the caller."""
+class _Blocks:
+    """The items of one loop, handed out one at a time to whichever thread asks first (``next`` on an
+    ``itertools.count`` is atomic under the GIL)."""
+
+    def __init__(self, items: Sequence[T]) -> None:
+        self.items, self.taken = items, itertools.count()
+
+    def __iter__(self):
+        while (i := next(self.taken)) < len(self.items):
+            yield self.items[i]
+
+
+@contextlib.contextmanager
+def _caller_single_threaded():
+    """The calling thread's OpenMP and MKL counts at 1 inside the block, put back after."""
+    previous = [set_count(1) for set_count in _thread_count_setters()]
+    try:
+        yield
+    finally:
+        for set_count, count in zip(_thread_count_setters(), previous, strict=True):
+            set_count(count)
+
+
+def _in_mode(inference: bool, work: Callable[[Iterable[T]], R], blocks: Iterable[T]) -> R:
+    """``work(blocks)`` in the caller's inference mode and without autograd: both are thread-local, and the loop is
+    the inside of an op's kernel, which runs below autograd in the caller."""
     with torch.inference_mode(inference), torch.no_grad():
-        return work(share)
+        return work(blocks)
 
 
-def run_shares(items: Sequence[T], work: Callable[[Sequence[T]], R], device: torch.device) -> list[R]:
-    """``[work(share) for share in the shares of items]``: ``items`` cut into :func:`shares` contiguous shares
-    (fewer if there are fewer items), each run on its own single-threaded worker; in the caller if only one."""
+def run_shares(items: Sequence[T], work: Callable[[Iterable[T]], R], device: torch.device) -> list[R]:
+    """``work(blocks)`` on each of :func:`shares` threads (the caller first), every one iterating over the same
+    ``items``, each item going to one thread only; the threads' results, the caller's first. With one share,
+    ``[work(items)]`` in the caller."""
     parts = min(shares(device), len(items))
     if parts <= 1:
         return [work(items)]
-    cuts = [len(items) * k // parts for k in range(parts + 1)]
-    pool, inference = _pool(shares(device)), torch.is_inference_mode_enabled()
-    futures = [pool.submit(_in_mode, inference, work, items[a:b]) for a, b in itertools.pairwise(cuts)]
-    return [future.result() for future in futures]
+    pool, blocks, inference = _pool(parts - 1), _Blocks(items), torch.is_inference_mode_enabled()
+    futures = [pool.submit(_in_mode, inference, work, iter(blocks)) for _ in range(parts - 1)]
+    try:
+        with _caller_single_threaded():
+            mine = work(iter(blocks))
+    finally:
+        concurrent.futures.wait(futures)  # the workers use the caller's tensors: never return before they are done
+    return [mine, *(future.result() for future in futures)]

@@ -61,6 +61,7 @@ In float16 and bfloat16 every sum is kept in float32 and rounded once, as a sing
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import NamedTuple
 
@@ -77,31 +78,26 @@ SHIFTED_BLOCK_SCALE = 2  # blocks of shifted products hold no columns: they can 
 SHIFTED_MIN_CHANNELS = 8  # see shifted_products
 CUDA_BLOCK_BYTES = 64 << 20  # on a GPU a kernel launch costs more than memory traffic: few, large blocks
 TRANSPOSED_MIN_ROWS = 16  # see gemm_result
+BLOCKS_PER_THREAD = 4  # at least this many blocks per thread of a loop (:mod:`._parallel`): a thread held up by
+# another process then holds up a quarter of its share, while the others take the rest
 
 
 def to_planes(x: Tensor, padding: Padding, padding_mode: str, stride: Pair, tail: int, dtype: torch.dtype) -> Tensor:
     """``x (N, C, H, W)``, padded, split into its ``sH*sW`` phases, each laid out as ``(C, Hq*N*Wq + tail)`` in
     ``dtype``: ``(sH*sW, C, Hq*N*Wq + tail)``, phase ``(p, q)`` at ``p*sW + q`` (see the module docstring).
 
-    Zero padding is written straight into the planes (no padded copy of ``x`` first): for stride 1 only the borders
-    are zeroed, then the image is copied inside them; for larger strides all is zeroed, then each phase of the
-    image copied into its plane. Other modes pad first. ``tail`` zeros after the last row keep the garbage columns
-    of the last output row inside the plane.
+    Zero padding is written straight into the planes (no padded copy of ``x`` first): they are zeroed, then each
+    phase of the image is copied into its plane, two passes in all (zeroing only the borders took one pass per
+    border). Other modes pad first. ``tail`` zeros after the last row keep the garbage columns of the last output
+    row inside the plane.
     """
     left, right, top, bottom = padding
     if padding_mode != "zeros":
         x, left, right, top, bottom = pad(x, padding, padding_mode), 0, 0, 0, 0
     (N, C, H, W), (sH, sW) = x.shape, stride
     Hq, Wq = -(-(H + top + bottom) // sH), -(-(W + left + right) // sW)
-    planes = x.new_empty(sH * sW, C, Hq * N * Wq + tail, dtype=dtype)
+    planes = x.new_zeros(sH * sW, C, Hq * N * Wq + tail, dtype=dtype)
     grids = planes[..., : Hq * N * Wq].unflatten(-1, (Hq, N, Wq))  # (sH*sW, C, Hq, N, Wq)
-    if (sH, sW) == (1, 1):
-        grid = grids[0]
-        planes[..., Hq * N * Wq :].zero_()
-        for border in (grid[:, :top], grid[:, top + H :], grid[:, top : top + H, :, :left], grid[..., left + W :]):
-            border.zero_()
-    else:
-        planes.zero_()
     for p in range(sH):
         y0 = (p - top) % sH  # the first image row in phase row p: padded row top + y0 = p + sH*r0
         r0, rows = (top + y0) // sH, len(range(y0, H, sH))
@@ -194,13 +190,13 @@ def plane_conv(src: Tensor, weight: Tensor, groups: int, step: tuple[int, int], 
         T = block_size(src, K, total)
 
         def block_columns_share(share) -> None:
-            buffer = src.new_empty(K * max(n for _, _, n in share))  # one per share
+            buffer = src.new_empty(K * T)  # one per thread
             for g, s, n in share:
                 cols = block_columns(src[g * Cg : (g + 1) * Cg], (kH, kW), step, s, n, buffer)
                 dst = out[g * Og : (g + 1) * Og, s : s + n]
                 dst.addmm_(w[g], cols) if accumulate else torch.mm(w[g], cols, out=dst)
 
-        run_shares(blocks(groups, total, T, parts), block_columns_share, src.device)
+        run_shares(blocks(groups, total, T, BLOCKS_PER_THREAD * parts), block_columns_share, src.device)
         return
     w_taps = weight.reshape(groups, Og, Cg, kH * kW).permute(0, 3, 1, 2).contiguous()  # (G, kH*kW, O/G, C/G)
     T = block_size(src, Og + Cg, total, SHIFTED_BLOCK_SCALE)
@@ -216,7 +212,7 @@ def plane_conv(src: Tensor, weight: Tensor, groups: int, step: tuple[int, int], 
             for off, w in taps:
                 dst.addmm_(w, data.narrow(1, s + off, n))
 
-    run_shares(blocks(groups, total, T, parts), shifted_share, src.device)
+    run_shares(blocks(groups, total, T, BLOCKS_PER_THREAD * parts), shifted_share, src.device)
 
 
 def plane_weight_grad(src: Tensor, grad: Tensor, weight_shape: torch.Size, groups: int, step: tuple[int, int]):
@@ -229,16 +225,24 @@ def plane_weight_grad(src: Tensor, grad: Tensor, weight_shape: torch.Size, group
     Og, K, total = O // groups, Cg * kH * kW, grad.shape[1]
     T = block_size(src, K, total)
 
-    def share_sum(share) -> Tensor:  # each share sums its blocks into its own dL/dW
-        grad_w = gemm_result(grad, (groups, Og, K), Og).zero_()
-        buffer = src.new_empty(K * max(n for _, _, n in share))
-        for g, s, n in share:
-            cols = block_columns(src[g * Cg : (g + 1) * Cg], (kH, kW), step, s, n, buffer)
-            grad_w[g].addmm_(grad[g * Og : (g + 1) * Og, s : s + n], cols.T)
-        return grad_w
+    def chunk_sums(chunks) -> list[tuple[int, Tensor]]:  # each chunk of blocks summed into its own dL/dW
+        sums, buffer = [], src.new_empty(K * T)
+        for index, chunk in chunks:
+            grad_w = gemm_result(grad, (groups, Og, K), Og).zero_()
+            for g, s, n in chunk:
+                cols = block_columns(src[g * Cg : (g + 1) * Cg], (kH, kW), step, s, n, buffer)
+                grad_w[g].addmm_(grad[g * Og : (g + 1) * Og, s : s + n], cols.T)
+            sums.append((index, grad_w))
+        return sums
 
-    first, *rest = run_shares(blocks(groups, total, T, shares(src.device)), share_sum, src.device)
-    for part in rest:
+    # Fixed chunks, added up in their order: the result does not depend on which thread summed which chunk
+    parts = BLOCKS_PER_THREAD * shares(src.device)
+    todo = blocks(groups, total, T, parts)
+    cuts = [len(todo) * k // parts for k in range(parts + 1)]
+    chunks = [(k, todo[a:b]) for k, (a, b) in enumerate(itertools.pairwise(cuts)) if b > a]
+    summed = [pair for sums in run_shares(chunks, chunk_sums, src.device) for pair in sums]
+    (_, first), *rest = sorted(summed, key=lambda pair: pair[0])
+    for _, part in rest:
         first += part
     return first
 
@@ -359,13 +363,9 @@ def conv2d_plane_backward(
     front = max(reach(w.shape[2:], phase.step) for w, phase in taps)
     # g as (O, H_out, N, Wq), zero in the garbage columns, with `front` zeros before it and zeros after it up to
     # `length`: what the input gradient's gather reads
-    g_ext = grad_out.new_empty(O, front + length, dtype=acc)
-    g_ext[:, :front].zero_()
-    g_ext[:, front + geo.oH * row :].zero_()
+    g_ext = grad_out.new_zeros(O, front + length, dtype=acc)  # one pass to zero it, one to copy g in
     g = g_ext[:, front : front + geo.oH * row]
-    grid = g.view(O, geo.oH, N, geo.Wq)
-    grid[..., : geo.oW] = grad_out.permute(1, 2, 0, 3)
-    grid[..., geo.oW :] = 0
+    g.view(O, geo.oH, N, geo.Wq)[..., : geo.oW] = grad_out.permute(1, 2, 0, 3)
     grad_x = grad_w = None
     if needs[1]:
         planes = to_planes(x, padding, padding_mode, stride, geo.tail, acc)
