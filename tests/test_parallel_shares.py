@@ -107,3 +107,14 @@ def test_a_forked_child_starts_its_own_workers(two_threads):
     assert child.exitcode == 0, "the child hung or failed"
     expected = F.conv2d(torch.ones(2, 8, 6, 6), torch.ones(8, 8, 3, 3), padding=1).sum().item()
     assert queue.get(timeout=5) == expected
+
+
+def test_weight_gradients_repeat_bit_for_bit(two_threads):
+    """Threads take blocks in whatever order they come free, but dL/dW sums fixed chunks in a fixed order: the same
+    input gives the same bits every time, as torch's convolution does."""
+    gen = torch.Generator().manual_seed(0)
+    x, weight = torch.randn(64, 8, 15, 15, generator=gen), torch.randn(16, 8, 5, 5, generator=gen)
+    first = conv_and_grads(x, weight, padding=2)
+    for _ in range(5):
+        for a, b in zip(conv_and_grads(x, weight, padding=2), first, strict=True):
+            assert torch.equal(a, b)
