@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 from datetime import datetime, timezone
 from typing import Any
@@ -11,9 +12,12 @@ import torch.distributed as dist
 
 from . import __version__
 
+OPENMP_VARIABLES = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")  # None where not set
+
 
 def environment(device: torch.device) -> dict[str, Any]:
-    """Where and when: device, its name, the processes, versions, threads and the date (UTC, ISO 8601).
+    """Where and when: device, its name, the processes, versions, threads, the OpenMP variables that shape how
+    the threads wait (``None`` where not set) and the date (UTC, ISO 8601).
 
     In a process group (torchrun) every rank must call it: it gathers each rank's device and host.
     """
@@ -30,6 +34,7 @@ def environment(device: torch.device) -> dict[str, Any]:
             "cuda": torch.version.cuda,
         },
         "threads": torch.get_num_threads(),
+        "openmp": {name: os.environ.get(name) for name in OPENMP_VARIABLES},
         "platform": platform.platform(),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

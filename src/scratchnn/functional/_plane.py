@@ -126,8 +126,8 @@ def block_columns(data: Tensor, kernel: Pair, step: tuple[int, int], t0: int, T:
 
 def block_size(x: Tensor, K: int, total: int, scale: int = 1) -> int:
     """Columns per block: as many as fit ``scale`` times the cache budget with ``K`` rows, at least one, at most
-    ``total``."""
-    budget = scale * (CUDA_BLOCK_BYTES if x.is_cuda else CPU_BLOCK_BYTES)
+    ``total``. The budget is shared by the threads of a loop (:mod:`._parallel`), each with a block in hand."""
+    budget = scale * (CUDA_BLOCK_BYTES if x.is_cuda else CPU_BLOCK_BYTES) // shares(x.device)
     return min(max(1, budget // (K * x.element_size())), total)
 
 

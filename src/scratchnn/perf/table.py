@@ -25,10 +25,18 @@ def _title(result: dict[str, Any]) -> str:
     config, versions = result["config"], result["versions"]
     return (
         f"scratchnn {versions['scratchnn']} bench on {result['device']} ({result['device_name']}, "
-        f"{result['threads']} threads), torch {versions['torch']}, {result['date']}; "
+        f"{result['threads']} threads{_spin(result.get('openmp'))}), torch {versions['torch']}, {result['date']}; "
         f"median of {config['repeats']} interleaved repeats after {config['warmup']} warm-up rounds; "
         f"{_load(result.get('contention'))}"
     )
+
+
+def _spin(openmp: dict[str, Any] | None) -> str:
+    """The OpenMP wait settings in force, if any was set (``GOMP_SPINCOUNT``, ``OMP_WAIT_POLICY``)."""
+    chosen = [
+        f"{name}={value}" for name, value in (openmp or {}).items() if value is not None and name != "OMP_NUM_THREADS"
+    ]
+    return f", {', '.join(chosen)}" if chosen else ""
 
 
 def _load(contention: dict[str, Any] | None) -> str:
