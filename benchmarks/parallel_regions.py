@@ -1,7 +1,7 @@
 """Count what one training step asks of the CPU's thread pool: OpenMP parallel regions and operator calls, for each
 contender of a ``scratchnn bench`` step case (scratchnn with either backward engine, and torch.nn).
 
-    python benchmarks/parallel_regions.py [--case step.cnn.b256] [--steps 3]
+    python benchmarks/parallel_regions.py [--case step.cnn.b256] [--steps 3] [--per-product]
 
 Runtime: about 10 seconds on 2 cores. Linux only, with a C compiler (``cc``) and PyTorch's CPU build on GNU OpenMP
 (``torch.__config__.parallel_info()`` says ``ATen parallel backend: OpenMP``).
@@ -12,7 +12,10 @@ than ATen's grain size, 32,768) run inline and open none. At the end of a region
 a thread that the system has descheduled (because another process holds its core) holds them all up, so the number
 of regions per step is what a competing load multiplies. The count is taken by interposition: a ten-line C library,
 compiled here into a temporary directory and preloaded (``LD_PRELOAD``), counts the calls and forwards each to
-libgomp. Operator calls come from ``torch.profiler`` (every ATen operator, nested ones included).
+libgomp; a region whose team is a single thread (a thread set to one, as the workers of the plane path's parallel
+shares are) waits for no other thread and is not counted. Operator calls come from ``torch.profiler`` (every ATen
+operator, nested ones included, on every thread). ``--per-product`` runs the plane path's loops in the calling
+thread, so that each matrix product is a parallel region of MKL's.
 
 Each step runs after one untimed warm-up step; the counts of ``--steps`` steps must agree (they are deterministic
 for a fixed thread count) and are printed once per contender.
@@ -50,6 +53,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--case", default="step.cnn.b256", help="a step case of scratchnn bench (default: %(default)s)")
     parser.add_argument("--steps", type=int, default=3, help="counted steps per contender (default: %(default)s)")
+    parser.add_argument(
+        "--per-product",
+        action="store_true",
+        help="run the plane path's loops in the calling thread, each product a parallel region of its own, instead "
+        "of on parallel shares (scratchnn.functional._parallel)",
+    )
     args = parser.parse_args()
     if MARK not in os.environ:
         _rerun_with_counter()
@@ -58,8 +67,12 @@ def main() -> None:
     from torch._C._profiler import _ExperimentalConfig
     from torch.profiler import ProfilerActivity, profile
 
+    from scratchnn.functional import _parallel
     from scratchnn.perf import select_cases
     from scratchnn.perf.tasks import build_tasks
+
+    if args.per_product:
+        _parallel.shares = lambda device: 1
 
     regions = ctypes.CDLL(os.environ[MARK]).scratchnn_regions
     regions.restype = ctypes.c_ulong
@@ -69,7 +82,8 @@ def main() -> None:
         sys.exit("no OpenMP parallel region was counted: this PyTorch does not call libgomp's GOMP_parallel")
     (case,) = select_cases(args.case)
     tasks = build_tasks(case, "step", torch.device("cpu"))
-    print(f"{case.name}: {case.description}; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    loops = "each product its own region" if args.per_product else "parallel shares"
+    print(f"{case.name}: {case.description}; torch {torch.__version__}, {torch.get_num_threads()} threads; {loops}")
     print(f"{'contender':18} {'parallel regions':>17} {'operator calls':>15}")
     for name, task in tasks.items():
         task.run(task.setup())  # warm-up: lazy initialisation opens regions of its own

@@ -78,8 +78,9 @@ SHIFTED_BLOCK_SCALE = 2  # blocks of shifted products hold no columns: they can 
 SHIFTED_MIN_CHANNELS = 8  # see shifted_products
 CUDA_BLOCK_BYTES = 64 << 20  # on a GPU a kernel launch costs more than memory traffic: few, large blocks
 TRANSPOSED_MIN_ROWS = 16  # see gemm_result
-BLOCKS_PER_THREAD = 4  # at least this many blocks per thread of a loop (:mod:`._parallel`): a thread held up by
-# another process then holds up a quarter of its share, while the others take the rest
+BLOCKS_PER_THREAD = 4  # blocks per thread of a loop (:mod:`._parallel`): a thread held up by another process then
+# holds up a quarter of its share, while the others take the rest
+MIN_BLOCK_COLUMNS = 4096  # but no narrower blocks (below that, per-product overhead costs more than the balance gains)
 
 
 def to_planes(x: Tensor, padding: Padding, padding_mode: str, stride: Pair, tail: int, dtype: torch.dtype) -> Tensor:
@@ -131,10 +132,15 @@ def block_size(x: Tensor, K: int, total: int, scale: int = 1) -> int:
     return min(max(1, budget // (K * x.element_size())), total)
 
 
-def blocks(groups: int, total: int, T: int, parts: int = 1) -> list[tuple[int, int, int]]:
+def blocks(groups: int, total: int, T: int, threads: int = 1) -> list[tuple[int, int, int]]:
     """``(group, first column, columns)`` of every block: each group's ``total`` columns, ``T`` at a time, or fewer
-    so that there are at least ``parts`` blocks in all (one per share, :mod:`._parallel`)."""
-    T = min(T, -(-total // -(-parts // groups)))
+    so that each of the ``threads`` that run the loop (:mod:`._parallel`) gets ``BLOCKS_PER_THREAD`` blocks, but
+    none narrower than ``MIN_BLOCK_COLUMNS`` unless a thread would otherwise get none."""
+
+    def width(parts: int) -> int:  # columns per block for `parts` blocks in all
+        return -(-total // -(-parts // groups))
+
+    T = min(T, max(width(BLOCKS_PER_THREAD * threads), min(MIN_BLOCK_COLUMNS, width(threads))))
     return [(g, s, min(T, total - s)) for g in range(groups) for s in range(0, total, T)]
 
 
@@ -196,7 +202,7 @@ def plane_conv(src: Tensor, weight: Tensor, groups: int, step: tuple[int, int], 
                 dst = out[g * Og : (g + 1) * Og, s : s + n]
                 dst.addmm_(w[g], cols) if accumulate else torch.mm(w[g], cols, out=dst)
 
-        run_shares(blocks(groups, total, T, BLOCKS_PER_THREAD * parts), block_columns_share, src.device)
+        run_shares(blocks(groups, total, T, parts), block_columns_share, src.device)
         return
     w_taps = weight.reshape(groups, Og, Cg, kH * kW).permute(0, 3, 1, 2).contiguous()  # (G, kH*kW, O/G, C/G)
     T = block_size(src, Og + Cg, total, SHIFTED_BLOCK_SCALE)
@@ -212,7 +218,7 @@ def plane_conv(src: Tensor, weight: Tensor, groups: int, step: tuple[int, int], 
             for off, w in taps:
                 dst.addmm_(w, data.narrow(1, s + off, n))
 
-    run_shares(blocks(groups, total, T, BLOCKS_PER_THREAD * parts), shifted_share, src.device)
+    run_shares(blocks(groups, total, T, parts), shifted_share, src.device)
 
 
 def plane_weight_grad(src: Tensor, grad: Tensor, weight_shape: torch.Size, groups: int, step: tuple[int, int]):
@@ -236,8 +242,8 @@ def plane_weight_grad(src: Tensor, grad: Tensor, weight_shape: torch.Size, group
         return sums
 
     # Fixed chunks, added up in their order: the result does not depend on which thread summed which chunk
-    parts = BLOCKS_PER_THREAD * shares(src.device)
-    todo = blocks(groups, total, T, parts)
+    todo = blocks(groups, total, T, shares(src.device))
+    parts = min(BLOCKS_PER_THREAD * shares(src.device), len(todo))
     cuts = [len(todo) * k // parts for k in range(parts + 1)]
     chunks = [(k, todo[a:b]) for k, (a, b) in enumerate(itertools.pairwise(cuts)) if b > a]
     summed = [pair for sums in run_shares(chunks, chunk_sums, src.device) for pair in sums]
