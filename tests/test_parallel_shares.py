@@ -118,3 +118,11 @@ def test_weight_gradients_repeat_bit_for_bit(two_threads):
     for _ in range(5):
         for a, b in zip(conv_and_grads(x, weight, padding=2), first, strict=True):
             assert torch.equal(a, b)
+
+
+def test_the_environment_can_keep_every_loop_in_the_caller(two_threads, monkeypatch):
+    monkeypatch.setenv("SCRATCHNN_PARALLEL_SHARES", "0")
+    names = _parallel.run_shares([1, 2, 3, 4], lambda share: threading.current_thread().name, torch.device("cpu"))
+    assert names == [threading.current_thread().name]
+    x, weight = torch.randn(4, 8, 9, 9, dtype=torch.float64), torch.randn(8, 8, 3, 3, dtype=torch.float64)
+    torch.testing.assert_close(SF.conv2d(x, weight, padding=1, backward="manual"), F.conv2d(x, weight, padding=1))

@@ -31,7 +31,7 @@ from ._common import (
 
 PRESET_HELP = {
     "quick": "8 epochs of Adam at batch 256 on 4,000/1,000 digits: the study in about a minute on 2 cores",
-    "seed": "the original schedule: full-batch Adam for 2,000 epochs on 4,000/1,000 digits (about 45 minutes)",
+    "seed": "the original schedule: full-batch Adam for 2,000 epochs on 4,000/1,000 digits (about 2 hours on 2 cores)",
     "resnet": "the ResNet-8 twins (batch norm), without the control, on the full Fashion-MNIST (60,000/10,000): "
     "3 epochs of Adam at batch 128, about 90 % test accuracy in 9 minutes on 2 cores",
 }

@@ -14,7 +14,9 @@ then waits once for the workers, asleep. The blocks of one loop are independent 
 adds to its own thread's partial sum), so they need no lock; torch releases the GIL while a kernel runs, so the
 threads multiply at the same time.
 
-With one thread, or on a GPU, the loop runs in the caller as a plain loop. The workers are started once per
+With one thread, on a GPU, or with ``SCRATCHNN_PARALLEL_SHARES=0`` in the environment (read at every loop), the
+loop runs in the caller as a plain loop, each product a parallel region of its own: faster on an idle machine whose
+OpenMP threads spin between regions (``docs/performance.md``), much slower on a loaded one. The workers are started once per
 thread count and kept; a forked child starts its own.
 
 A thread makes itself single-threaded with OpenMP's ``omp_set_num_threads`` and MKL's
@@ -57,10 +59,13 @@ def _forget_pools() -> None:
 os.register_at_fork(after_in_child=_forget_pools)
 
 
+SWITCH = "SCRATCHNN_PARALLEL_SHARES"  # "0": every loop in the calling thread, each product its own parallel region
+
+
 def shares(device: torch.device) -> int:
     """How many threads run a loop on ``device``: the calling thread's intra-op thread count on the CPU (where
-    threads can be made single-threaded), else 1."""
-    if device.type != "cpu" or _thread_count_setters() is None:
+    threads can be made single-threaded, and unless the environment sets ``SCRATCHNN_PARALLEL_SHARES=0``), else 1."""
+    if device.type != "cpu" or os.environ.get(SWITCH) == "0" or _thread_count_setters() is None:
         return 1
     return torch.get_num_threads()
 

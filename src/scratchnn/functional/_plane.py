@@ -140,7 +140,8 @@ def blocks(groups: int, total: int, T: int, threads: int = 1) -> list[tuple[int,
     def width(parts: int) -> int:  # columns per block for `parts` blocks in all
         return -(-total // -(-parts // groups))
 
-    T = min(T, max(width(BLOCKS_PER_THREAD * threads), min(MIN_BLOCK_COLUMNS, width(threads))))
+    if threads > 1:
+        T = min(T, max(width(BLOCKS_PER_THREAD * threads), min(MIN_BLOCK_COLUMNS, width(threads))))
     return [(g, s, min(T, total - s)) for g in range(groups) for s in range(0, total, T)]
 
 
