@@ -16,8 +16,8 @@ threads multiply at the same time.
 
 With one thread, on a GPU, or with ``SCRATCHNN_PARALLEL_SHARES=0`` in the environment (read at every loop), the
 loop runs in the caller as a plain loop, each product a parallel region of its own: faster on an idle machine whose
-OpenMP threads spin between regions (``docs/performance.md``), much slower on a loaded one. The workers are started once per
-thread count and kept; a forked child starts its own.
+OpenMP threads spin between regions (``docs/performance.md``), much slower on a loaded one. The workers are
+started once per thread count and kept; a forked child starts its own.
 
 A thread makes itself single-threaded with OpenMP's ``omp_set_num_threads`` and MKL's
 ``mkl_set_num_threads_local``, both of which set the calling thread's count only, called through ``ctypes`` from
