@@ -3,9 +3,9 @@
 GNU OpenMP (libgomp, PyTorch's CPU thread pool on Linux) reads ``GOMP_SPINCOUNT`` once, when torch loads it: how
 many times an idle thread checks for new work before it sleeps. With the default, 300,000, idle threads keep their
 cores busy for a while after every parallel region, which on a machine where another process wants those cores
-slows every region of a training step (``docs/performance.md`` measures it). This module runs before anything imports torch and
-sets ``GOMP_SPINCOUNT=10000`` unless the environment already sets it or ``OMP_WAIT_POLICY``: those win. A program
-that imports scratchnn as a library keeps its own environment; set the variable there to get the same.
+slows every region of a training step (``docs/performance.md`` measures it). This module runs before anything
+imports torch and sets ``GOMP_SPINCOUNT=10000`` unless the environment already sets it or ``OMP_WAIT_POLICY``: those
+win. A program that imports scratchnn as a library keeps its own environment; set the variable there to get the same.
 """
 
 import os
