@@ -201,7 +201,10 @@ def plane_conv(src: Tensor, weight: Tensor, groups: int, step: tuple[int, int], 
             for g, s, n in share:
                 cols = block_columns(src[g * Cg : (g + 1) * Cg], (kH, kW), step, s, n, buffer)
                 dst = out[g * Og : (g + 1) * Og, s : s + n]
-                dst.addmm_(w[g], cols) if accumulate else torch.mm(w[g], cols, out=dst)
+                if accumulate:
+                    dst.addmm_(w[g], cols)
+                else:
+                    torch.mm(w[g], cols, out=dst)
 
         run_shares(blocks(groups, total, T, parts), block_columns_share, src.device)
         return
@@ -366,7 +369,8 @@ def conv2d_plane_backward(
     geo = plane_geometry(x, weight.shape[2:], padding, dilation, stride)
     (sH, sW), row, length = stride, N * geo.Wq, geo.Hq * N * geo.Wq + geo.tail  # length: of one phase plane
     acc = accumulator(x.dtype)
-    taps = [(weight[:, :, phase.rows, phase.cols], phase) for phase in geo.phases]  # each phase's sub-kernel
+    w_acc = weight.to(acc)  # once, not per phase (a copy only in float16 and bfloat16)
+    taps = [(w_acc[:, :, phase.rows, phase.cols], phase) for phase in geo.phases]  # each phase's sub-kernel
     front = max(reach(w.shape[2:], phase.step) for w, phase in taps)
     # g as (O, H_out, N, Wq), zero in the garbage columns, with `front` zeros before it and zeros after it up to
     # `length`: what the input gradient's gather reads
@@ -387,7 +391,7 @@ def conv2d_plane_backward(
             out = planes[phase.index]
             out[:, : phase.base].zero_()  # no tap reads the plane before its base
             src = g_ext[:, front - reach(w.shape[2:], phase.step) :]  # g started off_max early
-            plane_conv(src, flipped_transposed(w.to(acc), groups), groups, phase.step, out[:, phase.base :], False)
+            plane_conv(src, flipped_transposed(w, groups), groups, phase.step, out[:, phase.base :], False)
         grid = planes[..., : geo.Hq * row].view(sH, sW, C, geo.Hq, N, geo.Wq)
         grad_xp = grid.permute(4, 2, 3, 0, 5, 1).reshape(N, C, geo.Hq * sH, geo.Wq * sW)  # phases interleaved
         grad_xp = unpad(grad_xp[:, :, : geo.Hp, : geo.Wp], x.shape[2:], padding, padding_mode)  # zeros: a crop
