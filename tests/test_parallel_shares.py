@@ -12,6 +12,8 @@ import torch.nn.functional as F
 
 import scratchnn.functional as SF
 from scratchnn.functional import _parallel
+from scratchnn.functional import _plane as plane
+from scratchnn.perf import cpu_peak_bytes
 
 
 @pytest.fixture
@@ -126,3 +128,20 @@ def test_the_environment_can_keep_every_loop_in_the_caller(two_threads, monkeypa
     assert names == [threading.current_thread().name]
     x, weight = torch.randn(4, 8, 9, 9, dtype=torch.float64), torch.randn(8, 8, 3, 3, dtype=torch.float64)
     torch.testing.assert_close(SF.conv2d(x, weight, padding=1, backward="manual"), F.conv2d(x, weight, padding=1))
+
+
+def test_the_worker_threads_buffers_are_counted_where_the_profiler_sees_them(two_threads, monkeypatch):
+    """The profiler records only the profiled thread's allocations and frees. Every thread's block buffer is
+    allocated and freed in the calling thread, so two threads show the peak one does (the buffers share one
+    budget), over two calls in a row (a free the profiler missed would pile up)."""
+    monkeypatch.setattr(plane, "CPU_BLOCK_BYTES", 1 << 20)
+    x, w, g = torch.randn(64, 8, 15, 15), torch.randn(16, 8, 5, 5), torch.randn(64, 16, 15, 15)
+
+    def twice(_):
+        for _ in range(2):
+            plane.conv2d_plane_backward(g, x, w, (1, 1), (2, 2, 2, 2), "zeros", (1, 1), 1, (False, True))
+
+    two = cpu_peak_bytes(twice)
+    monkeypatch.setenv("SCRATCHNN_PARALLEL_SHARES", "0")
+    one = cpu_peak_bytes(twice)
+    assert abs(two - one) < 0.25 * (1 << 20), (two, one)

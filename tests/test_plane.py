@@ -85,7 +85,8 @@ def test_conv_memory_stays_far_below_the_column_matrix():
 
 
 def test_cnn_training_step_peak_memory_is_within_the_target():
-    """Issue 5's target: a CNN training step at batch 256 takes at most 1.5x the peak memory of torch.nn's."""
+    """A CNN training step at batch 256 takes at most 1.1x the peak memory of torch.nn's (the worker threads'
+    buffers included: see the next test)."""
     from scratchnn.perf.cases import CASES
     from scratchnn.perf.memory import peak_bytes
     from scratchnn.perf.tasks import build_tasks
@@ -94,7 +95,7 @@ def test_cnn_training_step_peak_memory_is_within_the_target():
     tasks = build_tasks(case, "step", torch.device("cpu"))
     cpu = torch.device("cpu")
     ours, theirs = peak_bytes(tasks["scratch-manual"], cpu), peak_bytes(tasks["torch"], cpu)
-    assert ours <= 1.5 * theirs, (ours / 1e6, theirs / 1e6)
+    assert ours <= 1.1 * theirs, (ours / 1e6, theirs / 1e6)
 
 
 def test_strided_convs_read_every_phase_on_the_plane_without_whole_batch_columns(monkeypatch):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .._library import vmap_elementwise
+from .._library import custom_op, vmap_elementwise
 
 SCALAR_NAMES = {  # torch's names of dtypes in its error messages
     torch.float64: "Double",
@@ -31,7 +31,7 @@ def scalar_name(dtype: torch.dtype) -> str:
     return SCALAR_NAMES.get(dtype, str(dtype))
 
 
-@torch.library.custom_op("scratchnn::class_targets", mutates_args=())
+@custom_op("class_targets")
 def class_targets_op(target: Tensor, classes: int, ignore_index: int) -> tuple[Tensor, Tensor]:
     """Index targets ``t (M,)`` -> (``t`` with ignored rows set to class 0, the kept rows' mask ``k``); a kept
     target outside ``[0, classes)`` is torch's ``IndexError``."""

@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -73,8 +74,8 @@ from ._windows import Pair, pad, unpad
 
 Padding = tuple[int, int, int, int]  # (left, right, top, bottom), as F.pad takes it
 
-CPU_BLOCK_BYTES = 4 << 20  # one block of columns: of the order of a CPU's L2 cache
-SHIFTED_BLOCK_SCALE = 2  # blocks of shifted products hold no columns: they can be larger
+CPU_BLOCK_BYTES = 2 << 20  # the block columns of all threads of a loop: of the order of a CPU's L2 cache
+SHIFTED_BLOCK_SCALE = 4  # blocks of shifted products hold no columns: they can be larger
 SHIFTED_MIN_CHANNELS = 8  # see shifted_products
 CUDA_BLOCK_BYTES = 64 << 20  # on a GPU a kernel launch costs more than memory traffic: few, large blocks
 TRANSPOSED_MIN_ROWS = 16  # see gemm_result
@@ -132,17 +133,28 @@ def block_size(x: Tensor, K: int, total: int, scale: int = 1) -> int:
     return min(max(1, budget // (K * x.element_size())), total)
 
 
-def blocks(groups: int, total: int, T: int, threads: int = 1) -> list[tuple[int, int, int]]:
-    """``(group, first column, columns)`` of every block: each group's ``total`` columns, ``T`` at a time, or fewer
-    so that each of the ``threads`` that run the loop (:mod:`._parallel`) gets ``BLOCKS_PER_THREAD`` blocks, but
-    none narrower than ``MIN_BLOCK_COLUMNS`` unless a thread would otherwise get none."""
+def blocks(groups: int, total: int, T: int, threads: int = 1, unit: int = 1) -> list[tuple[int, int, int]]:
+    """``(group, first, count)`` of every block: each group's ``total`` units (columns, or rows of ``unit``
+    columns), ``T`` at a time, or fewer so that each of the ``threads`` that run the loop (:mod:`._parallel`) gets
+    ``BLOCKS_PER_THREAD`` blocks, but none narrower than ``MIN_BLOCK_COLUMNS`` columns unless a thread would
+    otherwise get none."""
 
-    def width(parts: int) -> int:  # columns per block for `parts` blocks in all
+    def width(parts: int) -> int:  # units per block for `parts` blocks in all
         return -(-total // -(-parts // groups))
 
     if threads > 1:
-        T = min(T, max(width(BLOCKS_PER_THREAD * threads), min(MIN_BLOCK_COLUMNS, width(threads))))
+        narrowest = -(-MIN_BLOCK_COLUMNS // unit)
+        T = min(T, max(width(BLOCKS_PER_THREAD * threads), min(narrowest, width(threads))))
     return [(g, s, min(T, total - s)) for g in range(groups) for s in range(0, total, T)]
+
+
+def thread_buffers(like: Tensor, numel: int, items: int) -> Callable[[], Tensor]:
+    """``take()``, which hands each thread that :func:`run_shares` runs a loop of ``items`` on its own empty buffer
+    of ``numel`` elements. The buffers are allocated here, in the caller, and stay referenced by ``take`` until the
+    caller drops it, so they are freed in the caller too: ``torch.profiler`` records memory events per thread, and
+    only the profiled thread's."""
+    buffers, taken = [like.new_empty(numel) for _ in range(min(shares(like.device), items))], itertools.count()
+    return lambda: buffers[next(taken)]
 
 
 def gemm_result(like: Tensor, shape: tuple[int, ...], rows: int) -> Tensor:
@@ -195,9 +207,11 @@ def plane_conv(src: Tensor, weight: Tensor, groups: int, step: tuple[int, int], 
     if not shifted_products(Cg):
         w = weight.reshape(groups, Og, K)
         T = block_size(src, K, total)
+        todo = blocks(groups, total, T, parts)
+        take = thread_buffers(src, K * T, len(todo))
 
         def block_columns_share(share) -> None:
-            buffer = src.new_empty(K * T)  # one per thread
+            buffer = take()
             for g, s, n in share:
                 cols = block_columns(src[g * Cg : (g + 1) * Cg], (kH, kW), step, s, n, buffer)
                 dst = out[g * Og : (g + 1) * Og, s : s + n]
@@ -206,7 +220,7 @@ def plane_conv(src: Tensor, weight: Tensor, groups: int, step: tuple[int, int], 
                 else:
                     torch.mm(w[g], cols, out=dst)
 
-        run_shares(blocks(groups, total, T, parts), block_columns_share, src.device)
+        run_shares(todo, block_columns_share, src.device)
         return
     w_taps = weight.reshape(groups, Og, Cg, kH * kW).permute(0, 3, 1, 2).contiguous()  # (G, kH*kW, O/G, C/G)
     T = block_size(src, Og + Cg, total, SHIFTED_BLOCK_SCALE)
@@ -225,36 +239,51 @@ def plane_conv(src: Tensor, weight: Tensor, groups: int, step: tuple[int, int], 
     run_shares(blocks(groups, total, T, parts), shifted_share, src.device)
 
 
-def plane_weight_grad(src: Tensor, grad: Tensor, weight_shape: torch.Size, groups: int, step: tuple[int, int]):
-    """``dL/dW[o, (c, i, j)] = sum over t of grad[o, t] * src[c, t + off(i, j)]``, accumulated block by block.
+def plane_weight_grad(
+    src: Tensor, grad: Tensor, weight_shape: torch.Size, groups: int, step: tuple[int, int], Wq: int
+) -> Tensor:
+    """``dL/dW[o, (c, i, j)] = sum over t of g[o, t] * src[c, t + off(i, j)]`` over the output columns ``t`` that
+    are not garbage, accumulated block by block.
 
-    Returns ``(G, O/G, C/G*kH*kW)``, row-major or transposed (:func:`gemm_result`); the blocks run in parallel
-    shares (:mod:`._parallel`), whose sums are added at the end.
+    ``grad`` is ``g`` without its garbage columns, ``(O, U, W_out)``: ``U = H_out*N`` output rows of ``W_out``,
+    row ``u`` starting at column ``t = u*Wq`` of the plane. A block is a run of whole rows; its columns are copied
+    from ``src`` (:func:`row_columns`) and multiplied by its rows of ``grad``, a view, in one GEMM. Returns ``(G,
+    O/G, C/G*kH*kW)``, row-major or transposed (:func:`gemm_result`); the blocks run in parallel shares
+    (:mod:`._parallel`), whose sums are added at the end.
     """
     O, Cg, kH, kW = weight_shape
-    Og, K, total = O // groups, Cg * kH * kW, grad.shape[1]
-    T = block_size(src, K, total)
+    (Og, K), (_, U, oW) = (O // groups, Cg * kH * kW), grad.shape
+    rows = max(1, block_size(src, K, U * oW) // oW)  # per block
 
-    def chunk_sums(chunks) -> list[tuple[int, Tensor]]:  # each chunk of blocks summed into its own dL/dW
-        sums, buffer = [], src.new_empty(K * T)
+    def chunk_sums(chunks) -> None:  # each chunk of blocks summed into its own dL/dW
+        buffer = take()
         for index, chunk in chunks:
-            grad_w = gemm_result(grad, (groups, Og, K), Og).zero_()
-            for g, s, n in chunk:
-                cols = block_columns(src[g * Cg : (g + 1) * Cg], (kH, kW), step, s, n, buffer)
-                grad_w[g].addmm_(grad[g * Og : (g + 1) * Og, s : s + n], cols.T)
-            sums.append((index, grad_w))
-        return sums
+            for g, u, n in chunk:
+                cols = row_columns(src[g * Cg : (g + 1) * Cg], (kH, kW), step, (u, n, Wq, oW), buffer)
+                sums[index, g].addmm_(grad[g * Og : (g + 1) * Og, u : u + n].flatten(1), cols.T)
 
     # Fixed chunks, added up in their order: the result does not depend on which thread summed which chunk
-    todo = blocks(groups, total, T, shares(src.device))
+    todo = blocks(groups, U, rows, shares(src.device), oW)
     parts = min(BLOCKS_PER_THREAD * shares(src.device), len(todo))
     cuts = [len(todo) * k // parts for k in range(parts + 1)]
     chunks = [(k, todo[a:b]) for k, (a, b) in enumerate(itertools.pairwise(cuts)) if b > a]
-    summed = [pair for sums in run_shares(chunks, chunk_sums, src.device) for pair in sums]
-    (_, first), *rest = sorted(summed, key=lambda pair: pair[0])
-    for _, part in rest:
+    take = thread_buffers(src, K * rows * oW, len(chunks))
+    sums = gemm_result(grad, (len(chunks), groups, Og, K), Og).zero_()  # in the caller, as the buffers
+    run_shares(chunks, chunk_sums, src.device)
+    first = sums[0]
+    for part in sums[1:]:
         first += part
     return first
+
+
+def row_columns(data: Tensor, kernel: Pair, step: tuple[int, int], rows: tuple[int, int, int, int], buffer: Tensor):
+    """im2col of ``n`` whole output rows into ``buffer``, their garbage columns left out: ``(Cg, L) -> (Cg*kH*kW,
+    n*W_out)``, row ``(c, i, j)`` holding ``data[c, u*Wq + w + off(i, j)]`` for the rows ``u`` from ``u0`` and the
+    columns ``w < W_out``, ``rows = (u0, n, Wq, W_out)``. The windows are one strided view of ``data``."""
+    (Cg, kH, kW), (u0, n, Wq, oW) = (data.shape[0], *kernel), rows
+    sizes, strides = (Cg, kH, kW, n, oW), (data.stride(0), step[0], step[1], Wq, 1)
+    view = data.as_strided(sizes, strides, data.storage_offset() + u0 * Wq)
+    return buffer[: Cg * kH * kW * n * oW].view(sizes).copy_(view).view(Cg * kH * kW, n * oW)
 
 
 class Phase(NamedTuple):
@@ -365,35 +394,61 @@ def conv2d_plane_backward(
     needs: tuple[bool, bool],
 ) -> tuple[Tensor | None, Tensor | None]:
     """``(dL/dx, dL/dW)`` of :func:`conv2d_plane` (``None`` where ``needs`` says it is not wanted), phase by phase."""
-    (N, C), O = x.shape[:2], weight.shape[0]
     geo = plane_geometry(x, weight.shape[2:], padding, dilation, stride)
-    (sH, sW), row, length = stride, N * geo.Wq, geo.Hq * N * geo.Wq + geo.tail  # length: of one phase plane
     acc = accumulator(x.dtype)
     w_acc = weight.to(acc)  # once, not per phase (a copy only in float16 and bfloat16)
     taps = [(w_acc[:, :, phase.rows, phase.cols], phase) for phase in geo.phases]  # each phase's sub-kernel
-    front = max(reach(w.shape[2:], phase.step) for w, phase in taps)
-    # g as (O, H_out, N, Wq), zero in the garbage columns, with `front` zeros before it and zeros after it up to
-    # `length`: what the input gradient's gather reads
-    g_ext = grad_out.new_zeros(O, front + length, dtype=acc)  # one pass to zero it, one to copy g in
-    g = g_ext[:, front : front + geo.oH * row]
-    g.view(O, geo.oH, N, geo.Wq)[..., : geo.oW] = grad_out.permute(1, 2, 0, 3)
     grad_x = grad_w = None
-    if needs[1]:
+    if needs[1]:  # first: dL/dx's buffers are larger, and would be alive here if it came first
+        g = contiguous(grad_out.permute(1, 2, 0, 3), acc).flatten(1, 2)  # (O, H_out*N, W_out): no garbage columns
         planes = to_planes(x, padding, padding_mode, stride, geo.tail, acc)
         grad_w = weight.new_empty(weight.shape, dtype=acc)
         for w, phase in taps:  # every tap is in exactly one phase
-            part = plane_weight_grad(planes[phase.index, :, phase.base :], g, w.shape, groups, phase.step)
+            part = plane_weight_grad(planes[phase.index, :, phase.base :], g, w.shape, groups, phase.step, geo.Wq)
             grad_w[:, :, phase.rows, phase.cols] = part.reshape(w.shape)
         grad_w = contiguous(grad_w, x.dtype)
+        del g, planes  # freed before dL/dx's buffers are allocated
     if needs[0]:
-        planes = gemm_result(g, (sH * sW, C, length), C // groups)  # dL/d(each phase plane)
-        for w, phase in taps:
-            out = planes[phase.index]
-            out[:, : phase.base].zero_()  # no tap reads the plane before its base
-            src = g_ext[:, front - reach(w.shape[2:], phase.step) :]  # g started off_max early
-            plane_conv(src, flipped_transposed(w, groups), groups, phase.step, out[:, phase.base :], False)
-        grid = planes[..., : geo.Hq * row].view(sH, sW, C, geo.Hq, N, geo.Wq)
-        grad_xp = grid.permute(4, 2, 3, 0, 5, 1).reshape(N, C, geo.Hq * sH, geo.Wq * sW)  # phases interleaved
+        kept = range(padding[2], padding[2] + x.shape[2]) if padding_mode == "zeros" else range(geo.Hp)
+        grad_xp = plane_input_grad(grad_out, x.shape[1], taps, geo, stride, groups, kept)
         grad_xp = unpad(grad_xp[:, :, : geo.Hp, : geo.Wp], x.shape[2:], padding, padding_mode)  # zeros: a crop
         grad_x = contiguous(grad_xp, x.dtype)
     return grad_x, grad_w
+
+
+def plane_input_grad(
+    grad_out: Tensor, C: int, taps: list[tuple[Tensor, Phase]], geo: Geometry, stride: Pair, groups: int, kept: range
+) -> Tensor:
+    """dL/d(padded x) as ``(N, C, Hq*sH, Wq*sW)``, the phases interleaved (a view of the phase planes' gradient),
+    from ``taps``, each phase's sub-kernel in the accumulator dtype. Only the plane rows that hold padded rows
+    ``kept`` are computed (zero padding's adjoint, a crop, reads no others); the rest are garbage. ``g`` is laid out
+    only as far as their gather reads it (:func:`grad_plane`)."""
+    N, (sH, sW), row = grad_out.shape[0], stride, grad_out.shape[0] * geo.Wq
+    first, stop = kept.start // sH * row, -(-kept.stop // sH) * row  # the plane columns of the kept rows
+    spans = [(max(0, first - p.base), stop - p.base) for _, p in taps]  # per phase, the columns [t0, t1) after base
+    front = max(0, *(reach(w.shape[2:], p.step) - t0 for (w, p), (t0, _) in zip(taps, spans, strict=True)))
+    g_ext = grad_plane(grad_out, geo, front, max(geo.oH * row, *(t1 for _, t1 in spans)), taps[0][0].dtype)
+    planes = gemm_result(g_ext, (sH * sW, C, geo.Hq * row + geo.tail), C // groups)  # dL/d(each phase plane)
+    for (w, phase), (t0, t1) in zip(taps, spans, strict=True):
+        out = planes[phase.index]
+        out[:, first : phase.base].zero_()  # no tap reads the plane before its base
+        if t1 > t0:  # out[:, base + t] gathers g[t - off_max + off(i, j)] over the flipped taps
+            src = g_ext[:, front - reach(w.shape[2:], phase.step) + t0 :]
+            kernel = flipped_transposed(w, groups)
+            plane_conv(src, kernel, groups, phase.step, out[:, phase.base + t0 : phase.base + t1], False)
+    grid = planes[..., : geo.Hq * row].view(sH, sW, C, geo.Hq, N, geo.Wq)
+    return grid.permute(4, 2, 3, 0, 5, 1).reshape(N, C, geo.Hq * sH, geo.Wq * sW)  # phases interleaved
+
+
+def grad_plane(grad_out: Tensor, geo: Geometry, front: int, length: int, dtype: torch.dtype) -> Tensor:
+    """``g (N, O, H_out, W_out)`` laid out like the output plane, ``(O, front + length)`` in ``dtype``: ``front``
+    zeros, then ``(O, H_out, N, Wq)`` with zeros in the garbage columns, then zeros up to ``length``. Only the
+    zeros are written besides ``g`` (zeroing the whole buffer first would be one more pass over it)."""
+    (N, O), rows = grad_out.shape[:2], geo.oH * grad_out.shape[0] * geo.Wq
+    g_ext = grad_out.new_empty(O, front + length, dtype=dtype)
+    g_ext[:, :front].zero_()
+    grid = g_ext[:, front : front + rows].view(O, geo.oH, N, geo.Wq)
+    grid[..., geo.oW :].zero_()
+    grid[..., : geo.oW] = grad_out.permute(1, 2, 0, 3)
+    g_ext[:, front + rows :].zero_()
+    return g_ext

@@ -35,13 +35,13 @@ import torch
 from torch import Tensor
 
 from .._dtypes import check_float_input, check_tensor, surely_finite
-from .._library import differentiable_backward, vmap_elementwise
+from .._library import Function, custom_op, differentiable_backward, vmap_elementwise
 from ._mode import composite
 
 # ------------------------------------------------------------------------------------ the autograd Functions
 
 
-@torch.library.custom_op("scratchnn::relu_backward", mutates_args=())
+@custom_op("relu_backward")
 def relu_backward(grad: Tensor, y: Tensor) -> Tensor:
     """``g`` where ``y != 0`` (``y > 0``, or NaN, as torch), else 0; the eager kernel.
 
@@ -65,7 +65,7 @@ def _(info, in_dims, grad: Tensor, y: Tensor):
     return vmap_elementwise(relu_backward, info, in_dims, grad, y)
 
 
-class _SavesOutput(torch.autograd.Function):
+class _SavesOutput(Function):
     """An element-wise Function whose derivative is written with its output ``y``, which it saves."""
 
     generate_vmap_rule = True
@@ -75,7 +75,7 @@ class _SavesOutput(torch.autograd.Function):
         ctx.save_for_backward(output)
 
 
-class _SavesInput(torch.autograd.Function):
+class _SavesInput(Function):
     """An element-wise Function whose derivative is written with its input ``x``, which it saves."""
 
     generate_vmap_rule = True
@@ -101,7 +101,7 @@ class ReLUFunction(_SavesOutput):
         return relu_backward(grad, y)
 
 
-class LeakyReLUFunction(torch.autograd.Function):
+class LeakyReLUFunction(Function):
     """``y = x`` where ``x > 0`` else ``a * x``; ``dy/dx = 1`` where ``x > 0`` else ``a``."""
 
     generate_vmap_rule = True

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from .._dtypes import check_tensor
-from .._library import grad_format, memory_format
+from .._library import Function, grad_format, memory_format
 from ._mode import composite
 
 
@@ -69,7 +69,7 @@ def grad_layout(x: Tensor, out_hw: tuple[int, int]) -> torch.memory_format:
     return torch.contiguous_format if tuple(out_hw) == (1, 1) else memory_format(x)
 
 
-class AdaptiveAvgPool2dFunction(torch.autograd.Function):
+class AdaptiveAvgPool2dFunction(Function):
     """Adaptive average pooling; ``backward`` spreads each output's gradient evenly over its window. Plain tensor
     ops that ``torch.compile`` and ``torch.export`` trace (no custom op needed)."""
 

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from .._dtypes import check_tensor
-from .._library import grad_format, memory_format
+from .._library import Function, grad_format, memory_format
 from ._mode import composite
 from ._pool_geometry import PoolGeometry, check_pool_input
 from ._windows import batched
@@ -70,7 +70,7 @@ def avg_pool2d_backward(grad_out: Tensor, geo: PoolGeometry, divisor: Tensor) ->
     return geo.fold(g.expand(-1, taps, -1), N, C)  # (N, C, H, W)
 
 
-class AvgPool2dFunction(torch.autograd.Function):
+class AvgPool2dFunction(Function):
     """Average pooling; ``backward`` shares each output's gradient equally among its window's taps. Forward and
     backward are plain tensor ops that ``torch.compile`` and ``torch.export`` trace (no custom op needed)."""
 

@@ -48,8 +48,10 @@ from torch import Tensor
 
 from .._dtypes import check_tensor, surely_finite
 from .._library import (
+    Function,
     autocast_inputs,
     conv_formats,
+    custom_op,
     differentiable_backward,
     grad_format,
     like,
@@ -144,17 +146,13 @@ def _grad_kernel(wanted: int) -> Callable[..., Tensor]:
     return kernel
 
 
-conv2d_op = torch.library.custom_op(
-    "scratchnn::conv2d",
-    _conv2d_kernel,
-    mutates_args=(),
-    schema=f"(Tensor x, Tensor weight, Tensor? bias, {CONV_ARGS_SCHEMA}) -> Tensor",
+conv2d_op = custom_op(
+    "conv2d", _conv2d_kernel, schema=f"(Tensor x, Tensor weight, Tensor? bias, {CONV_ARGS_SCHEMA}) -> Tensor"
 )
 conv2d_input_grad, conv2d_weight_grad = (
-    torch.library.custom_op(
-        f"scratchnn::conv2d_{name}_grad",
+    custom_op(
+        f"conv2d_{name}_grad",
         _grad_kernel(wanted),
-        mutates_args=(),
         schema=f"(Tensor grad_out, Tensor x, Tensor weight, {CONV_ARGS_SCHEMA}) -> Tensor",
     )
     for wanted, name in enumerate(("input", "weight"))
@@ -189,7 +187,7 @@ def _grad_weight(g: Tensor, x: Tensor, weight_shape: torch.Size, a: ConvArgs) ->
     return torch.matmul(g, cols.transpose(1, 2)).reshape(weight_shape)  # (O, C/G, kH, kW)
 
 
-class Conv2dFunction(torch.autograd.Function):
+class Conv2dFunction(Function):
     """Convolution with the backward derived in the module docstring."""
 
     generate_vmap_rule = True
@@ -222,10 +220,10 @@ class Conv2dFunction(torch.autograd.Function):
                 _grad_weight(g, x, weight.shape, a).contiguous(memory_format=fw) if ctx.needs_input_grad[1] else None
             )
             return grad_x, grad_w, grad_b, None
+        if ctx.needs_input_grad[1]:  # first: dL/dx would be alive during it otherwise
+            grad_w = conv2d_weight_grad(grad_out, x, weight, *_op_args(a))
         if ctx.needs_input_grad[0]:
             grad_x = conv2d_input_grad(grad_out, x, weight, *_op_args(a))
-        if ctx.needs_input_grad[1]:
-            grad_w = conv2d_weight_grad(grad_out, x, weight, *_op_args(a))
         return grad_x, grad_w, grad_b, None
 
 

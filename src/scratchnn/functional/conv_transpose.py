@@ -41,7 +41,7 @@ import torch
 from torch import Tensor
 
 from .._dtypes import check_tensor
-from .._library import autocast_inputs, differentiable_backward, grad_format, like, memory_format
+from .._library import Function, autocast_inputs, differentiable_backward, grad_format, like, memory_format
 from ._conv_args import ConvArgs, check_steps, out_size, padding_pair
 from ._mode import composite
 from ._windows import Pair, Size2, batched, fold_taps, pad, pair
@@ -81,7 +81,7 @@ def _as_conv_output(x: Tensor, g: Tensor, weight: Tensor, a: ConvArgs) -> Tensor
     return pad(x, (0, extra_w, 0, extra_h)) if extra_h or extra_w else x  # (N, C_in, oH, oW)
 
 
-class ConvTranspose2dFunction(torch.autograd.Function):
+class ConvTranspose2dFunction(Function):
     """Transposed convolution with the backward derived in the module docstring: a convolution."""
 
     generate_vmap_rule = True

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from .._dtypes import check_tensor
+from .._library import Function
 from ._mode import composite
 
 
@@ -36,7 +37,7 @@ def dropout_mask(x: Tensor, p: float) -> Tensor:
     return torch.empty_like(x).bernoulli_(1 - p).div_(1 - p)  # (same shape as x)
 
 
-class DropoutFunction(torch.autograd.Function):
+class DropoutFunction(Function):
     """``y = x * s`` for a given scaled mask ``s``; ``backward`` multiplies by the same mask."""
 
     generate_vmap_rule = True

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from .._dtypes import check_float_input, check_tensor
-from .._library import autocast_inputs, register_autocast, vmap_loop
+from .._library import Function, autocast_inputs, custom_op, register_autocast, vmap_loop
 from ._mode import composite
 
 
@@ -28,7 +28,7 @@ def linear_forward(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     return out if bias is None else out + bias
 
 
-@torch.library.custom_op("scratchnn::linear", mutates_args=())
+@custom_op("linear")
 def linear_op(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     """The eager kernel: :func:`linear_forward`."""
     return linear_forward(x, weight, bias)
@@ -47,7 +47,7 @@ def _(info, in_dims, x: Tensor, weight: Tensor, bias: Tensor | None):
     return vmap_loop(linear_op, info, in_dims, x, weight, bias)
 
 
-class LinearFunction(torch.autograd.Function):
+class LinearFunction(Function):
     """``y = x @ W^T + b`` with the backward derived in the module docstring."""
 
     generate_vmap_rule = True

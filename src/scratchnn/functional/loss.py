@@ -41,7 +41,7 @@ from torch import Tensor
 from torch.nn import _reduction
 
 from .._dtypes import check_tensor
-from .._library import AUTOCAST_KEYS
+from .._library import AUTOCAST_KEYS, Function
 from ._loss_targets import class_targets, classes_last, rows_shape
 from ._mode import composite
 
@@ -93,7 +93,7 @@ def cross_entropy_forward(z, target, weight, keep, reduction: str, smoothing: fl
     return total if reduction == "sum" else total / mean_divisor(logp, target, weight, keep)
 
 
-class CrossEntropyFunction(torch.autograd.Function):
+class CrossEntropyFunction(Function):
     """Cross-entropy of logits ``z (M, C)``; ``backward`` is ``(softmax * sum(q) - q) * scale``."""
 
     generate_vmap_rule = True

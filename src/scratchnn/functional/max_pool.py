@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from .._dtypes import check_tensor, may_hold_nan
-from .._library import grad_format, memory_format, vmap_batch_first
+from .._library import Function, custom_op, grad_format, memory_format, vmap_batch_first
 from ._mode import composite
 from ._pool_geometry import PoolGeometry, check_pool_input
 from ._windows import Pair, batched
@@ -116,7 +116,7 @@ def max_pool2d_backward(grad_out: Tensor, indices: Tensor, size: Pair) -> Tensor
     return grad.reshape(N, C, *size)  # (N, C, H, W)
 
 
-@torch.library.custom_op("scratchnn::max_pool2d", mutates_args=())
+@custom_op("max_pool2d")
 def max_pool2d_op(
     x: Tensor, kernel_size: list[int], stride: list[int], padding: list[int], dilation: list[int], ceil_mode: bool
 ) -> tuple[Tensor, Tensor]:
@@ -138,7 +138,7 @@ def _(x, kernel_size, stride, padding, dilation, ceil_mode):
 max_pool2d_op.register_vmap(partial(vmap_batch_first, max_pool2d_op))  # the vmapped dim folds into N
 
 
-class MaxPool2dFunction(torch.autograd.Function):
+class MaxPool2dFunction(Function):
     """Max pooling; ``backward`` sends each gradient to the position that won its window."""
 
     generate_vmap_rule = True

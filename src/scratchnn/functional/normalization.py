@@ -65,6 +65,8 @@ import math
 import torch
 from torch import Tensor
 
+from .._library import Function
+
 Dims = tuple[int, ...]
 
 
@@ -134,7 +136,7 @@ def _save_shapes(ctx, weight: Tensor | None, bias: Tensor | None) -> None:
     ctx.bias_shape = None if bias is None else bias.shape
 
 
-class NormalizeFunction(torch.autograd.Function):
+class NormalizeFunction(Function):
     """Normalisation with the batch's own statistics (batch norm in training, layer norm, group norm).
 
     Returns ``(y, mean, var)``; the statistics are non-differentiable outputs (batch norm's running averages
@@ -183,7 +185,7 @@ class NormalizeFunction(torch.autograd.Function):
         return grad_x, *_affine_grads(ctx, g_xhat, sum_g, ctx.needs_input_grad[1:3]), None, None, None
 
 
-class FrozenNormFunction(torch.autograd.Function):
+class FrozenNormFunction(Function):
     """Normalisation with given statistics (batch norm in eval mode): an affine map of ``x`` per channel.
 
     The statistics are constants, so ``dL/dx = g * gamma * rstd``; no gradient reaches ``mean`` or ``var``
