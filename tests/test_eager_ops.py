@@ -89,3 +89,15 @@ def test_function_apply_binds_no_signature_in_eager_mode_and_still_works_under_t
     grad = torch.func.grad(lambda w: LinearFunction.apply(x, w, b).sum())(w.detach())
     torch.testing.assert_close(grad, w.grad)
     assert calls  # torch.func transforms take torch.autograd.Function.apply, which binds the arguments
+
+
+def test_a_training_step_on_the_meta_device_runs_the_fake_kernels():
+    """Meta tensors hold no data: the ops' fake kernels give the shapes, as torch.nn's meta kernels do."""
+    from scratchnn.models import CNN
+
+    with torch.device("meta"):
+        model, x, y = CNN("scratch"), torch.randn(4, 1, 28, 28), torch.randint(0, 10, (4,))
+        out = model(x)
+        SF.cross_entropy(out, y).backward()
+    assert out.shape == (4, 10) and out.is_meta
+    assert all(p.grad is not None and p.grad.is_meta and p.grad.shape == p.shape for p in model.parameters())

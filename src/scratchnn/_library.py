@@ -67,9 +67,10 @@ class Function(torch.autograd.Function):
 class EagerOp:
     """A ``torch.library`` custom op that, called in plain eager mode, runs its kernel as a Python call instead of
     through the dispatcher. Plain means: no tracer or transform (:func:`_transformed`), no autocast (the conv and
-    linear ops have autocast kernels), only ``Tensor``/``Parameter`` tensors, none of them batched by a vmap, and no
-    autograd to record (an input that requires grad while grad mode is on: the op's registered backward must see the
-    call). Everything else (``register_fake``, ``register_vmap``, ``register_autograd``, ...) is the op's own."""
+    linear ops have autocast kernels), only ``Tensor``/``Parameter`` tensors, none of them on the meta device (where
+    the op runs its fake kernel) or batched by a vmap, and no autograd to record (an input that requires grad while
+    grad mode is on: the op's registered backward must see the call). Everything else (``register_fake``,
+    ``register_vmap``, ``register_autograd``, ...) is the op's own."""
 
     def __init__(self, op: torch._library.custom_ops.CustomOpDef, kernel: Callable) -> None:
         self.op, self.kernel = op, kernel
@@ -86,7 +87,7 @@ def _plain_eager(args: tuple) -> bool:
         return False
     tensors = [a for a in args if isinstance(a, Tensor)]
     recording = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
-    return not recording and all(type(t) in _PLAIN and not _batched(t) for t in tensors)
+    return not recording and all(type(t) in _PLAIN and not t.is_meta and not _batched(t) for t in tensors)
 
 
 _PLAIN = (Tensor, Parameter)
