@@ -16,11 +16,11 @@ This module holds the rules shared by every op:
   (``torch.get_autocast_dtype``), as torch's own do; the other ops run in their input's dtype, as torch's do.
 - :class:`Function` and :func:`custom_op`: the ``torch.autograd.Function`` base and the custom-op constructor every
   op uses. In plain eager mode both take the short way, which matters for small layers: an op's call through the
-  dispatcher (with its aliasing check on the outputs) costs about 20 µs, and ``Function.apply``'s binding of the
-  arguments to ``forward``'s signature about 40 µs, on the Intel Xeon in docs/performance.md, where a 256 x 16
-  linear layer's ``addmm`` takes 10 µs. Under ``torch.compile``, ``torch.export``, ONNX export, ``torch.func``
-  transforms, dispatch or function modes, autocast, tensor subclasses and autograd recording, each takes torch's
-  own way, so what those see is unchanged.
+  dispatcher (with its aliasing check on the outputs) and ``Function.apply``'s binding of the arguments to
+  ``forward``'s signature cost several times what a small layer computes (docs/performance.md). Under
+  ``torch.compile``, ``torch.export``, ``torch.func`` transforms, tracing, dispatch or function modes, autocast,
+  tensor subclasses, meta tensors and autograd recording, each takes torch's own way, so what those see is
+  unchanged.
 """
 
 from __future__ import annotations
