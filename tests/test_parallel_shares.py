@@ -145,3 +145,18 @@ def test_the_worker_threads_buffers_are_counted_where_the_profiler_sees_them(two
     monkeypatch.setenv("SCRATCHNN_PARALLEL_SHARES", "0")
     one = cpu_peak_bytes(twice)
     assert abs(two - one) < 0.25 * (1 << 20), (two, one)
+
+
+def test_max_pooling_split_over_the_batch_matches_torch(two_threads):
+    """The tap-by-tap pooling runs in blocks of samples on the shares: values, indices (NaN windows included)
+    and the gradient are torch's."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 8, 30, 30, generator=g)
+    x[3, 2, 4, 5] = x[200, 7, 10, 11] = float("nan")
+    assert len(_parallel.sample_blocks((256, 8, 15, 15), x.device)) > 2
+    ours = SF.max_pool2d(x.requires_grad_(), 2, return_indices=True, backward="manual")
+    theirs = F.max_pool2d(x, 2, return_indices=True)
+    torch.testing.assert_close(ours[0], theirs[0], equal_nan=True, rtol=0, atol=0)
+    assert torch.equal(ours[1], theirs[1])
+    grad = torch.randn(ours[0].shape, generator=g)
+    torch.testing.assert_close(*(torch.autograd.grad(out[0], x, grad)[0] for out in (ours, theirs)), rtol=0, atol=0)

@@ -34,6 +34,7 @@ import contextlib
 import ctypes
 import functools
 import itertools
+import math
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -181,3 +182,19 @@ def run_shares(items: Sequence[T], work: Callable[[Iterable[T]], R], device: tor
     finally:
         concurrent.futures.wait(futures)  # the workers use the caller's tensors: never return before they are done
     return [mine, *(future.result() for future in futures)]
+
+
+BLOCKS_PER_THREAD = 4  # blocks per thread of a loop: a thread held up by another process then holds up a quarter
+# of its share, while the others take the rest
+MIN_BLOCK_ELEMENTS = 1 << 16  # of a block of samples' output: below that, handing a block over costs more
+
+
+def sample_blocks(shape: Sequence[int], device: torch.device) -> list[tuple[int, int]]:
+    """``(first, end)`` samples of each block of a batch whose output has ``shape`` ``(N, ...)``: ``N`` split
+    evenly into ``BLOCKS_PER_THREAD`` blocks per thread of :func:`shares`, fewer where a block's output would hold
+    under ``MIN_BLOCK_ELEMENTS`` elements; one block, the whole batch, when one thread runs the loop."""
+    N, per_sample = shape[0], max(1, math.prod(shape[1:]))
+    threads = shares(device)
+    parts = 1 if threads <= 1 else max(1, min(N, BLOCKS_PER_THREAD * threads, N * per_sample // MIN_BLOCK_ELEMENTS))
+    cuts = [N * k // parts for k in range(parts + 1)]
+    return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]

@@ -69,7 +69,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from ._parallel import run_shares, shares
+from ._parallel import BLOCKS_PER_THREAD, run_shares, shares
 from ._windows import Pair, pad, unpad
 
 Padding = tuple[int, int, int, int]  # (left, right, top, bottom), as F.pad takes it
@@ -79,9 +79,8 @@ SHIFTED_BLOCK_SCALE = 4  # blocks of shifted products hold no columns: they can 
 SHIFTED_MIN_CHANNELS = 8  # see shifted_products
 CUDA_BLOCK_BYTES = 64 << 20  # on a GPU a kernel launch costs more than memory traffic: few, large blocks
 TRANSPOSED_MIN_ROWS = 16  # see gemm_result
-BLOCKS_PER_THREAD = 4  # blocks per thread of a loop (:mod:`._parallel`): a thread held up by another process then
-# holds up a quarter of its share, while the others take the rest
-MIN_BLOCK_COLUMNS = 4096  # but no narrower blocks (below that, per-product overhead costs more than the balance gains)
+MIN_BLOCK_COLUMNS = 4096  # no narrower blocks for BLOCKS_PER_THREAD (below that, per-product overhead costs more than
+# the balance gains)
 
 
 def to_planes(x: Tensor, padding: Padding, padding_mode: str, stride: Pair, tail: int, dtype: torch.dtype) -> Tensor:

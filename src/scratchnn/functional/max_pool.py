@@ -31,6 +31,7 @@ from torch import Tensor
 from .._dtypes import check_tensor, may_hold_nan
 from .._library import Function, custom_op, grad_format, memory_format, vmap_batch_first
 from ._mode import composite
+from ._parallel import run_shares, sample_blocks
 from ._pool_geometry import PoolGeometry, check_pool_input
 from ._windows import Pair, batched
 
@@ -63,20 +64,39 @@ def max_pool2d_forward(x: Tensor, geo: PoolGeometry, eager: bool = False) -> tup
 
 
 def max_pool2d_taps(x: Tensor, geo: PoolGeometry) -> tuple[Tensor, Tensor]:
-    """:func:`max_pool2d_forward` without padding, tap by tap, copying nothing (the manual engine's forward).
+    """:func:`max_pool2d_forward` without padding, tap by tap, copying nothing (the manual engine's forward): the
+    window maxima and the winners' flat positions (:func:`winner_positions`), both contiguous.
 
     Each tap ``(i, j)`` of every window is one strided view of the input, ``(N, C, oH, oW)``. The maximum is a
     running ``torch.maximum`` over the taps. The winner, the first tap equal to it, is the number of taps before
     it that miss: a running "missed so far" mask summed. A window whose maximum is NaN takes its last NaN tap.
+    The batch goes in blocks of samples to the parallel shares (:mod:`._parallel`), so that the dozens of small ops
+    of a pooling run on single-threaded threads rather than each as a parallel region of its own.
     """
+    shape = (*x.shape[:2], *geo.out)
+    best, indices = x.new_empty(shape), x.new_empty(shape, dtype=torch.int64)
+    offsets, origin = _winner_table(geo, x.device)
+
+    def share(blocks) -> None:
+        for a, b in blocks:
+            tap = _taps_block(x[a:b], geo, best[a:b])
+            torch.index_select(offsets, 0, tap.reshape(-1).long(), out=indices[a:b].view(-1))
+            indices[a:b] += origin
+
+    run_shares(sample_blocks(shape, x.device), share, x.device)
+    return best, indices
+
+
+def _taps_block(x: Tensor, geo: PoolGeometry, best: Tensor) -> Tensor:
+    """The maxima of ``x``'s windows written into ``best``; returns which tap of each window won."""
     taps = [geo.tap_view(x, i, j) for i in range(geo.kernel[0]) for j in range(geo.kernel[1])]
     if len(taps) == 1:  # a 1x1 window: the output is a copy of the input, never a view of it
-        best = taps[0].clone(memory_format=torch.contiguous_format)
+        best.copy_(taps[0])
     else:
-        best = torch.maximum(taps[0], taps[1]).contiguous()  # (N, C, oH, oW); NaN wins, as in torch
+        torch.maximum(taps[0], taps[1], out=best)  # (n, C, oH, oW); NaN wins, as in torch
         for view in taps[2:]:
             torch.maximum(best, view, out=best)
-    missed = taps[0] != best  # (N, C, oH, oW): no tap so far holds the maximum
+    missed = taps[0] != best  # (n, C, oH, oW): no tap so far holds the maximum
     tap = missed.to(torch.uint8 if len(taps) <= 256 else torch.int32)
     for view in taps[1:-1]:  # when every earlier tap missed, the last one holds the maximum
         missed &= view != best
@@ -84,7 +104,16 @@ def max_pool2d_taps(x: Tensor, geo: PoolGeometry) -> tuple[Tensor, Tensor]:
     if best.is_floating_point() and may_hold_nan(best):
         for t, view in enumerate(taps):
             tap.masked_fill_(view.isnan(), t)  # ends at the last NaN
-    return best, tap
+    return tap
+
+
+def _winner_table(geo: PoolGeometry, device: torch.device) -> tuple[Tensor, Tensor]:
+    """``(offsets (kH*kW,), origin (oH, oW))``: each tap's offset in its window and each window's first pixel, as
+    flat ``row * W + col`` positions (int64)."""
+    (kH, kW), (dH, dW), W = geo.kernel, geo.dilation, geo.size[1]
+    offsets = torch.arange(kH, device=device).reshape(kH, 1) * dH * W + torch.arange(kW, device=device) * dW
+    origin = geo.window_origin(0, device).reshape(-1, 1) * W + geo.window_origin(1, device)  # (oH, oW)
+    return offsets.reshape(-1), origin
 
 
 def winner_positions(tap: Tensor, geo: PoolGeometry) -> Tensor:
@@ -92,11 +121,8 @@ def winner_positions(tap: Tensor, geo: PoolGeometry) -> Tensor:
 
     ``(window's first pixel) + (the tap's offset in the window)``: a table lookup and a broadcast add.
     """
-    (kH, kW), (dH, dW), W = geo.kernel, geo.dilation, geo.size[1]
-    device = tap.device
-    offsets = torch.arange(kH, device=device).reshape(kH, 1) * dH * W + torch.arange(kW, device=device) * dW
-    origin = geo.window_origin(0, device).reshape(-1, 1) * W + geo.window_origin(1, device)  # (oH, oW)
-    return offsets.reshape(-1).index_select(0, tap.reshape(-1).long()).view(tap.shape).add_(origin)
+    offsets, origin = _winner_table(geo, tap.device)
+    return offsets.index_select(0, tap.reshape(-1).long()).view(tap.shape).add_(origin)
 
 
 def max_pool2d_backward(grad_out: Tensor, indices: Tensor, size: Pair) -> Tensor:
@@ -122,9 +148,13 @@ def max_pool2d_op(
 ) -> tuple[Tensor, Tensor]:
     """The eager kernel: window maxima and the winners' flat ``H*W`` indices, in ``x``'s memory format."""
     geo = PoolGeometry("max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode)
-    out, tap = max_pool2d_taps(x, geo) if geo.tap_by_tap else max_pool2d_forward(x, geo, eager=True)
+    if geo.tap_by_tap:
+        out, indices = max_pool2d_taps(x, geo)
+    else:
+        out, tap = max_pool2d_forward(x, geo, eager=True)
+        indices = winner_positions(tap, geo)
     fmt = memory_format(x)
-    return out.contiguous(memory_format=fmt), winner_positions(tap, geo).contiguous(memory_format=fmt)
+    return out.contiguous(memory_format=fmt), indices.contiguous(memory_format=fmt)
 
 
 @max_pool2d_op.register_fake
