@@ -167,11 +167,25 @@ def _in_mode(inference: bool, work: Callable[[Iterable[T]], R], blocks: Iterable
         return work(blocks)
 
 
+def _threads(items: Sequence, device: torch.device) -> int:
+    """How many threads :func:`run_shares` runs a loop over ``items`` on."""
+    return min(shares(device), len(items))
+
+
+def thread_buffers(like: torch.Tensor, numel: int, items: Sequence) -> Callable[[], torch.Tensor]:
+    """``take()``, which hands each thread that :func:`run_shares` runs a loop over ``items`` on its own empty
+    buffer of ``numel`` elements. The buffers are allocated here, in the caller, and stay referenced by ``take``
+    until the caller drops it, so they are freed in the caller too: ``torch.profiler`` records memory events per
+    thread, and only the profiled thread's."""
+    buffers, taken = [like.new_empty(numel) for _ in range(max(1, _threads(items, like.device)))], itertools.count()
+    return lambda: buffers[next(taken)]
+
+
 def run_shares(items: Sequence[T], work: Callable[[Iterable[T]], R], device: torch.device) -> list[R]:
     """``work(blocks)`` on each of :func:`shares` threads (the caller first), every one iterating over the same
     ``items``, each item going to one thread only; the threads' results, the caller's first. With one share,
     ``[work(items)]`` in the caller."""
-    parts = min(shares(device), len(items))
+    parts = _threads(items, device)
     if parts <= 1:
         return [work(items)]
     pool, blocks, inference = _pool(parts - 1), _Blocks(items), torch.is_inference_mode_enabled()

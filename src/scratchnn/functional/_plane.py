@@ -63,13 +63,12 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-from ._parallel import BLOCKS_PER_THREAD, run_shares, shares
+from ._parallel import BLOCKS_PER_THREAD, run_shares, shares, thread_buffers
 from ._windows import Pair, pad, unpad
 
 Padding = tuple[int, int, int, int]  # (left, right, top, bottom), as F.pad takes it
@@ -147,15 +146,6 @@ def blocks(groups: int, total: int, T: int, threads: int = 1, unit: int = 1) -> 
     return [(g, s, min(T, total - s)) for g in range(groups) for s in range(0, total, T)]
 
 
-def thread_buffers(like: Tensor, numel: int, items: int) -> Callable[[], Tensor]:
-    """``take()``, which hands each thread that :func:`run_shares` runs a loop of ``items`` on its own empty buffer
-    of ``numel`` elements. The buffers are allocated here, in the caller, and stay referenced by ``take`` until the
-    caller drops it, so they are freed in the caller too: ``torch.profiler`` records memory events per thread, and
-    only the profiled thread's."""
-    buffers, taken = [like.new_empty(numel) for _ in range(min(shares(like.device), items))], itertools.count()
-    return lambda: buffers[next(taken)]
-
-
 def gemm_result(like: Tensor, shape: tuple[int, ...], rows: int) -> Tensor:
     """An empty result ``(..., R, Q)`` for GEMMs with ``rows`` output rows each, laid out for the fastest GEMM.
 
@@ -207,7 +197,7 @@ def plane_conv(src: Tensor, weight: Tensor, groups: int, step: tuple[int, int], 
         w = weight.reshape(groups, Og, K)
         T = block_size(src, K, total)
         todo = blocks(groups, total, T, parts)
-        take = thread_buffers(src, K * T, len(todo))
+        take = thread_buffers(src, K * T, todo)
 
         def block_columns_share(share) -> None:
             buffer = take()
@@ -266,7 +256,7 @@ def plane_weight_grad(
     parts = min(BLOCKS_PER_THREAD * shares(src.device), len(todo))
     cuts = [len(todo) * k // parts for k in range(parts + 1)]
     chunks = [(k, todo[a:b]) for k, (a, b) in enumerate(itertools.pairwise(cuts)) if b > a]
-    take = thread_buffers(src, K * rows * oW, len(chunks))
+    take = thread_buffers(src, K * rows * oW, chunks)
     sums = gemm_result(grad, (len(chunks), groups, Og, K), Og).zero_()  # in the caller, as the buffers
     run_shares(chunks, chunk_sums, src.device)
     first = sums[0]
