@@ -135,7 +135,7 @@ def test_the_worker_threads_buffers_are_counted_where_the_profiler_sees_them(two
     allocated and freed in the calling thread, so two threads show the peak one does (the buffers share one
     budget), over two calls in a row (a free the profiler missed would pile up)."""
     monkeypatch.setattr(plane, "CPU_BLOCK_BYTES", 1 << 20)
-    x, w, g = torch.randn(64, 8, 15, 15), torch.randn(16, 8, 5, 5), torch.randn(64, 16, 15, 15)
+    x, w, g = torch.randn(256, 8, 15, 15), torch.randn(16, 8, 5, 5), torch.randn(256, 16, 15, 15)  # shared loops
 
     def twice(_):
         for _ in range(2):
@@ -160,3 +160,26 @@ def test_max_pooling_split_over_the_batch_matches_torch(two_threads):
     assert torch.equal(ours[1], theirs[1])
     grad = torch.randn(ours[0].shape, generator=g)
     torch.testing.assert_close(*(torch.autograd.grad(out[0], x, grad)[0] for out in (ours, theirs)), rtol=0, atol=0)
+
+
+def test_a_loop_too_small_to_share_runs_in_the_caller(two_threads, monkeypatch):
+    """Below ``MIN_SHARE_COLUMNS`` output columns per thread a loop stays in the caller (handing small blocks to a
+    thread costs more than it saves); the study's second conv at batch 256 is shared."""
+    pools = []
+    real = _parallel._pool
+    monkeypatch.setattr(_parallel, "_pool", lambda workers: pools.append(workers) or real(workers))
+    g = torch.Generator().manual_seed(0)
+    x, w = torch.randn(8, 16, 7, 7, generator=g), torch.randn(16, 16, 3, 3, generator=g)
+    out, grad_x, grad_w = conv_and_grads(x, w, padding=1)
+    xt, wt = x.clone().requires_grad_(), w.clone().requires_grad_()
+    expected = F.conv2d(xt, wt, padding=1)
+    torch.testing.assert_close(out, expected)
+    for got, want in zip(
+        (grad_x, grad_w),
+        torch.autograd.grad(expected, (xt, wt), torch.linspace(-1, 1, out.numel()).view(out.shape)),
+        strict=True,
+    ):
+        torch.testing.assert_close(got, want)
+    assert pools == []
+    conv_and_grads(torch.randn(256, 8, 15, 15, generator=g), torch.randn(16, 8, 5, 5, generator=g), padding=2)
+    assert pools

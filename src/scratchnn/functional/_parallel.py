@@ -167,25 +167,30 @@ def _in_mode(inference: bool, work: Callable[[Iterable[T]], R], blocks: Iterable
         return work(blocks)
 
 
-def _threads(items: Sequence, device: torch.device) -> int:
+def _threads(items: Sequence, device: torch.device, threads: int | None) -> int:
     """How many threads :func:`run_shares` runs a loop over ``items`` on."""
-    return min(shares(device), len(items))
+    return min(shares(device) if threads is None else threads, len(items))
 
 
-def thread_buffers(like: torch.Tensor, numel: int, items: Sequence) -> Callable[[], torch.Tensor]:
-    """``take()``, which hands each thread that :func:`run_shares` runs a loop over ``items`` on its own empty
-    buffer of ``numel`` elements. The buffers are allocated here, in the caller, and stay referenced by ``take``
-    until the caller drops it, so they are freed in the caller too: ``torch.profiler`` records memory events per
-    thread, and only the profiled thread's."""
-    buffers, taken = [like.new_empty(numel) for _ in range(max(1, _threads(items, like.device)))], itertools.count()
+def thread_buffers(
+    like: torch.Tensor, numel: int, items: Sequence, threads: int | None = None
+) -> Callable[[], torch.Tensor]:
+    """``take()``, which hands each thread that :func:`run_shares` runs a loop over ``items`` on (with the same
+    ``threads``) its own empty buffer of ``numel`` elements. The buffers are allocated here, in the caller, and
+    stay referenced by ``take`` until the caller drops it, so they are freed in the caller too: ``torch.profiler``
+    records memory events per thread, and only the profiled thread's."""
+    count = max(1, _threads(items, like.device, threads))
+    buffers, taken = [like.new_empty(numel) for _ in range(count)], itertools.count()
     return lambda: buffers[next(taken)]
 
 
-def run_shares(items: Sequence[T], work: Callable[[Iterable[T]], R], device: torch.device) -> list[R]:
-    """``work(blocks)`` on each of :func:`shares` threads (the caller first), every one iterating over the same
-    ``items``, each item going to one thread only; the threads' results, the caller's first. With one share,
-    ``[work(items)]`` in the caller."""
-    parts = _threads(items, device)
+def run_shares(
+    items: Sequence[T], work: Callable[[Iterable[T]], R], device: torch.device, threads: int | None = None
+) -> list[R]:
+    """``work(blocks)`` on each of :func:`shares` threads, or ``threads`` of them (the caller first), every one
+    iterating over the same ``items``, each item going to one thread only; the threads' results, the caller's
+    first. With one share, ``[work(items)]`` in the caller, as it is (its own OpenMP threads included)."""
+    parts = _threads(items, device, threads)
     if parts <= 1:
         return [work(items)]
     pool, blocks, inference = _pool(parts - 1), _Blocks(items), torch.is_inference_mode_enabled()

@@ -78,6 +78,7 @@ SHIFTED_BLOCK_SCALE = 4  # blocks of shifted products hold no columns: they can 
 SHIFTED_MIN_CHANNELS = 8  # see shifted_products
 CUDA_BLOCK_BYTES = 64 << 20  # on a GPU a kernel launch costs more than memory traffic: few, large blocks
 TRANSPOSED_MIN_ROWS = 16  # see gemm_result
+MIN_SHARE_COLUMNS = 16384  # see loop_threads
 MIN_BLOCK_COLUMNS = 4096  # no narrower blocks for BLOCKS_PER_THREAD (below that, per-product overhead costs more than
 # the balance gains)
 
@@ -124,10 +125,10 @@ def block_columns(data: Tensor, kernel: Pair, step: tuple[int, int], t0: int, T:
     return cols.copy_(view).view(Cg * kH * kW, T)  # the copy: kH*kW contiguous runs per channel
 
 
-def block_size(x: Tensor, K: int, total: int, scale: int = 1) -> int:
+def block_size(x: Tensor, K: int, total: int, threads: int, scale: int = 1) -> int:
     """Columns per block: as many as fit ``scale`` times the cache budget with ``K`` rows, at least one, at most
-    ``total``. The budget is shared by the threads of a loop (:mod:`._parallel`), each with a block in hand."""
-    budget = scale * (CUDA_BLOCK_BYTES if x.is_cuda else CPU_BLOCK_BYTES) // shares(x.device)
+    ``total``. The budget is shared by the ``threads`` of the loop (:mod:`._parallel`), each with a block in hand."""
+    budget = scale * (CUDA_BLOCK_BYTES if x.is_cuda else CPU_BLOCK_BYTES) // threads
     return min(max(1, budget // (K * x.element_size())), total)
 
 
@@ -144,6 +145,14 @@ def blocks(groups: int, total: int, T: int, threads: int = 1, unit: int = 1) -> 
         narrowest = -(-MIN_BLOCK_COLUMNS // unit)
         T = min(T, max(width(BLOCKS_PER_THREAD * threads), min(narrowest, width(threads))))
     return [(g, s, min(T, total - s)) for g in range(groups) for s in range(0, total, T)]
+
+
+def loop_threads(device: torch.device, columns: int) -> int:
+    """The threads that run a loop over ``columns`` output columns: every share (:mod:`._parallel`) when each gets
+    ``MIN_BLOCK_COLUMNS`` of them, else 1, the caller, whose products are then parallel regions of their own (for
+    small images, handing blocks to threads cost more than it saved)."""
+    threads = shares(device)
+    return threads if columns >= threads * MIN_SHARE_COLUMNS else 1
 
 
 def gemm_result(like: Tensor, shape: tuple[int, ...], rows: int) -> Tensor:
@@ -192,12 +201,13 @@ def plane_conv(src: Tensor, weight: Tensor, groups: int, step: tuple[int, int], 
     parallel shares (:mod:`._parallel`), each writing its own columns of ``out``.
     """
     O, Cg, kH, kW = weight.shape
-    (Og, K), total, parts = (O // groups, Cg * kH * kW), out.shape[1], shares(src.device)
+    (Og, K), total = (O // groups, Cg * kH * kW), out.shape[1]
+    parts = loop_threads(src.device, groups * total)
     if not shifted_products(Cg):
         w = weight.reshape(groups, Og, K)
-        T = block_size(src, K, total)
+        T = block_size(src, K, total, parts)
         todo = blocks(groups, total, T, parts)
-        take = thread_buffers(src, K * T, todo)
+        take = thread_buffers(src, K * T, todo, parts)
 
         def block_columns_share(share) -> None:
             buffer = take()
@@ -209,10 +219,10 @@ def plane_conv(src: Tensor, weight: Tensor, groups: int, step: tuple[int, int], 
                 else:
                     torch.mm(w[g], cols, out=dst)
 
-        run_shares(todo, block_columns_share, src.device)
+        run_shares(todo, block_columns_share, src.device, parts)
         return
     w_taps = weight.reshape(groups, Og, Cg, kH * kW).permute(0, 3, 1, 2).contiguous()  # (G, kH*kW, O/G, C/G)
-    T = block_size(src, Og + Cg, total, SHIFTED_BLOCK_SCALE)
+    T = block_size(src, Og + Cg, total, parts, SHIFTED_BLOCK_SCALE)
     offsets = tap_offsets((kH, kW), step)
 
     def shifted_share(share) -> None:
@@ -225,7 +235,7 @@ def plane_conv(src: Tensor, weight: Tensor, groups: int, step: tuple[int, int], 
             for off, w in taps:
                 dst.addmm_(w, data.narrow(1, s + off, n))
 
-    run_shares(blocks(groups, total, T, parts), shifted_share, src.device)
+    run_shares(blocks(groups, total, T, parts), shifted_share, src.device, parts)
 
 
 def plane_weight_grad(
@@ -242,7 +252,8 @@ def plane_weight_grad(
     """
     O, Cg, kH, kW = weight_shape
     (Og, K), (_, U, oW) = (O // groups, Cg * kH * kW), grad.shape
-    rows = max(1, block_size(src, K, U * oW) // oW)  # per block
+    threads = loop_threads(src.device, groups * U * oW)
+    rows = max(1, block_size(src, K, U * oW, threads) // oW)  # per block
 
     def chunk_sums(chunks) -> None:  # each chunk of blocks summed into its own dL/dW
         buffer = take()
@@ -252,13 +263,13 @@ def plane_weight_grad(
                 sums[index, g].addmm_(grad[g * Og : (g + 1) * Og, u : u + n].flatten(1), cols.T)
 
     # Fixed chunks, added up in their order: the result does not depend on which thread summed which chunk
-    todo = blocks(groups, U, rows, shares(src.device), oW)
-    parts = min(BLOCKS_PER_THREAD * shares(src.device), len(todo))
+    todo = blocks(groups, U, rows, threads, oW)
+    parts = min(BLOCKS_PER_THREAD * threads, len(todo))
     cuts = [len(todo) * k // parts for k in range(parts + 1)]
     chunks = [(k, todo[a:b]) for k, (a, b) in enumerate(itertools.pairwise(cuts)) if b > a]
-    take = thread_buffers(src, K * rows * oW, chunks)
+    take = thread_buffers(src, K * rows * oW, chunks, threads)
     sums = gemm_result(grad, (len(chunks), groups, Og, K), Og).zero_()  # in the caller, as the buffers
-    run_shares(chunks, chunk_sums, src.device)
+    run_shares(chunks, chunk_sums, src.device, threads)
     first = sums[0]
     for part in sums[1:]:
         first += part
