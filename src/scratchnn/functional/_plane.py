@@ -149,8 +149,8 @@ def blocks(groups: int, total: int, T: int, threads: int = 1, unit: int = 1) -> 
 
 def loop_threads(device: torch.device, columns: int) -> int:
     """The threads that run a loop over ``columns`` output columns: every share (:mod:`._parallel`) when each gets
-    ``MIN_BLOCK_COLUMNS`` of them, else 1, the caller, whose products are then parallel regions of their own (for
-    small images, handing blocks to threads cost more than it saved)."""
+    ``MIN_SHARE_COLUMNS`` of them, else 1, the caller, whose products are then parallel regions of their own (for
+    small images, handing blocks to threads costs more than it saves)."""
     threads = shares(device)
     return threads if columns >= threads * MIN_SHARE_COLUMNS else 1
 
