@@ -25,8 +25,11 @@ import torch
 
 import scratchnn.functional as SF
 from scratchnn import _library
-from scratchnn.perf import Contention, select_cases
+from scratchnn.perf import select_cases
 from scratchnn.perf.tasks import build_tasks
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _interleave import interleaved_report, step_timer
 
 SHORT = (_library._plain_eager, _library.Function.__dict__["apply"])  # the classmethod itself, not a bound one
 LONG = (lambda args: False, torch.autograd.Function.__dict__["apply"])
@@ -48,38 +51,13 @@ def main() -> None:
     (case,) = select_cases(args.case)
     tasks = build_tasks(case, "step", torch.device("cpu"))
 
-    def timer(task, on: bool):
-        def run() -> float:
-            shortcuts(on)
-            state = task.setup()
-            start = time.perf_counter()
-            task.run(state)
-            return time.perf_counter() - start
-
-        return run
-
     timers = {
-        "shortcuts": timer(tasks["scratch-manual"], True),
-        "dispatcher": timer(tasks["scratch-manual"], False),
-        "torch": timer(tasks["torch"], True),
+        "shortcuts": step_timer(tasks["scratch-manual"], lambda: shortcuts(True)),
+        "dispatcher": step_timer(tasks["scratch-manual"], lambda: shortcuts(False)),
+        "torch": step_timer(tasks["torch"], lambda: shortcuts(True)),
     }
-    names = list(timers)
-    times: dict[str, list[float]] = {name: [] for name in names}
-    with Contention(args.contend):
-        for _ in range(3):
-            for run in timers.values():
-                run()
-        for r in range(args.repeats):
-            for name in names[r % 3 :] + names[: r % 3]:
-                times[name].append(timers[name]())
+    interleaved_report(case.name, timers, args.repeats, args.contend)
     shortcuts(True)
-    medians = {name: 1e3 * statistics.median(t) for name, t in times.items()}
-    print(
-        f"{case.name}, torch {torch.__version__}, {torch.get_num_threads()} threads, {args.contend} busy processes, "
-        f"median of {args.repeats} interleaved steps"
-    )
-    for name in names:
-        print(f"{name:12} {medians[name]:9.2f} ms  {medians[name] / medians['torch']:5.2f}x torch")
 
 
 def time_calls(repeats: int, calls: int = 2000) -> None:

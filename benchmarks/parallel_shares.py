@@ -13,9 +13,7 @@ spinning on N cores meanwhile (``scratchnn.perf.Contention``, stopped however th
 """
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
@@ -23,8 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 import torch
 
 from scratchnn.functional import _parallel
-from scratchnn.perf import Contention, select_cases
+from scratchnn.perf import select_cases
 from scratchnn.perf.tasks import build_tasks
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _interleave import interleaved_report, step_timer
 
 
 def main() -> None:
@@ -37,37 +38,15 @@ def main() -> None:
     tasks = build_tasks(case, "step", torch.device("cpu"))
     shares = _parallel.shares
 
-    def timer(task, split: bool):
-        def run() -> float:
-            _parallel.shares = shares if split else (lambda device: 1)
-            state = task.setup()
-            start = time.perf_counter()
-            task.run(state)
-            return time.perf_counter() - start
-
-        return run
+    def split(on: bool) -> None:  # the loops on shares, or in the caller (each product its own region)
+        _parallel.shares = shares if on else (lambda device: 1)
 
     timers = {
-        "shares": timer(tasks["scratch-manual"], True),
-        "per-product": timer(tasks["scratch-manual"], False),
-        "torch": timer(tasks["torch"], True),
+        "shares": step_timer(tasks["scratch-manual"], lambda: split(True)),
+        "per-product": step_timer(tasks["scratch-manual"], lambda: split(False)),
+        "torch": step_timer(tasks["torch"], lambda: split(True)),
     }
-    names = list(timers)
-    times: dict[str, list[float]] = {name: [] for name in names}
-    with Contention(args.contend):
-        for _ in range(3):
-            for run in timers.values():
-                run()
-        for r in range(args.repeats):
-            for name in names[r % 3 :] + names[: r % 3]:
-                times[name].append(timers[name]())
-    medians = {name: 1e3 * statistics.median(t) for name, t in times.items()}
-    print(
-        f"{case.name}, torch {torch.__version__}, {torch.get_num_threads()} threads, {args.contend} busy processes, "
-        f"median of {args.repeats} interleaved steps"
-    )
-    for name in names:
-        print(f"{name:12} {medians[name]:9.2f} ms  {medians[name] / medians['torch']:5.2f}x torch")
+    interleaved_report(case.name, timers, args.repeats, args.contend)
 
 
 if __name__ == "__main__":
