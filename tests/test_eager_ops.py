@@ -5,6 +5,7 @@ watches or transforms a call still sees the op."""
 from __future__ import annotations
 
 import inspect
+import io
 
 import pytest
 import torch
@@ -101,3 +102,24 @@ def test_a_training_step_on_the_meta_device_runs_the_fake_kernels():
         SF.cross_entropy(out, y).backward()
     assert out.shape == (4, 10) and out.is_meta
     assert all(p.grad is not None and p.grad.is_meta and p.grad.shape == p.shape for p in model.parameters())
+
+
+@pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo-exporter", "torchscript-exporter"])
+def test_onnx_exporting_agrees_with_torch_inside_and_outside_an_export(dynamo):
+    """Every layer call asks whether ONNX export is running (export takes the composite forward); the cached read of
+    the exporters' flags must say what ``torch.onnx.is_in_onnx_export`` says, in both exporters and outside them."""
+    from scratchnn._library import onnx_exporting
+
+    seen = []
+
+    class Probe(torch.nn.Module):
+        def forward(self, x):
+            seen.append((onnx_exporting(), torch.onnx.is_in_onnx_export()))
+            return x * 2
+
+    assert onnx_exporting() is False
+    destination = None if dynamo else io.BytesIO()  # the TorchScript exporter writes the model out
+    torch.onnx.export(Probe(), (torch.randn(2, 3),), destination, dynamo=dynamo, verbose=False)
+    assert seen and any(theirs for _, theirs in seen)
+    assert [ours for ours, _ in seen] == [theirs for _, theirs in seen]
+    assert onnx_exporting() is False

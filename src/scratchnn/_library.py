@@ -93,6 +93,13 @@ def _plain_eager(args: tuple) -> bool:
 _PLAIN = (Tensor, Parameter)
 
 
+def plain_eager(*tensors: Tensor) -> bool:
+    """Whether a kernel working on ``tensors`` runs in plain eager mode (as :class:`EagerOp` takes it): then it may
+    reuse its own temporary buffers in place (``out=``, in-place methods), which autograd recording, tracers and
+    vmap's batched tensors do not all accept."""
+    return _plain_eager(tensors)
+
+
 def _batched(t: Tensor) -> bool:
     """A tensor of the vmap that ``gradcheck(check_batched_grad=True)`` runs (``torch._vmap_internals``), which
     is not on torch.func's transform stack, or any other functorch wrapper."""
@@ -235,7 +242,27 @@ def grad_format(t: Tensor, fmt: torch.memory_format) -> Tensor:
 
 
 def _exporting() -> bool:
-    return torch.onnx.is_in_onnx_export()
+    return onnx_exporting()
+
+
+_onnx_flags: tuple[Any, Any] | None = None  # the two exporters' flags, once looked up (None: not yet)
+
+
+def onnx_exporting() -> bool:
+    """``torch.onnx.is_in_onnx_export()``, which every layer call asks (ONNX export runs the composite forward).
+    torch's function runs two ``from .. import`` statements per call, a few microseconds, more than the rest of a
+    small layer's checks together; this reads the same two flags, looked up once. Under ``torch.compile`` it is
+    torch's function, which dynamo folds into a constant."""
+    global _onnx_flags
+    if torch.compiler.is_compiling():
+        return torch.onnx.is_in_onnx_export()
+    if _onnx_flags is None:
+        from torch.onnx._internal.exporter import _flags
+        from torch.onnx._internal.torchscript_exporter._globals import GLOBALS
+
+        _onnx_flags = (GLOBALS, _flags)
+    torchscript, dynamo = _onnx_flags
+    return torchscript.in_onnx_export or dynamo._is_onnx_exporting
 
 
 def like(result: Tensor, template: Tensor, fmt: torch.memory_format = torch.preserve_format) -> Tensor:

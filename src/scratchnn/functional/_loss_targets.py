@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .._library import custom_op, vmap_elementwise
+from .._library import custom_op, onnx_exporting, vmap_elementwise
 
 SCALAR_NAMES = {  # torch's names of dtypes in its error messages
     torch.float64: "Double",
@@ -55,7 +55,7 @@ def _(info, in_dims, target, classes, ignore_index):
 
 def class_targets(target: Tensor, classes: int, ignore_index: int) -> tuple[Tensor, Tensor]:
     """:func:`class_targets_op`; during ONNX export (which knows torch's ops, not ours) the same without the check."""
-    if torch.onnx.is_in_onnx_export():
+    if onnx_exporting():
         keep = target != ignore_index
         return torch.where(keep, target, 0), keep
     return class_targets_op(target, classes, ignore_index)

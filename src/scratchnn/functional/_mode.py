@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import torch
+from .._library import onnx_exporting
 
 BACKWARDS = ("manual", "autograd")
 
@@ -66,4 +66,4 @@ def composite(mode: str | None) -> bool:
     """Whether an op runs its composite forward (plain tensor ops, no autograd Function, no custom op) rather than
     its Function: under the ``'autograd'`` engine (``mode``, else the global default), and during ONNX export, whose
     translator knows torch's ops but not ours."""
-    return resolve_backward(mode) == "autograd" or torch.onnx.is_in_onnx_export()
+    return resolve_backward(mode) == "autograd" or onnx_exporting()
