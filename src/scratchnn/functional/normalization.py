@@ -56,6 +56,10 @@ constant over ``R`` (batch norm: ``scale`` is per channel, as in torch's kernel)
 factor taking ``g`` to ``rstd * gx``. When ``gamma`` is constant over ``R``, ``E_R[gx] = gamma * E_R[g]`` and
 ``E_R[gx * xhat] = gamma * E_R[g * xhat]``: the sums ``dL/dbeta`` and ``dL/dgamma`` need anyway, so batch norm's
 backward reads ``g`` and ``x`` in four full-size passes.
+
+Buffers. In plain eager mode (no autograd recording, tracer or vmap: :func:`scratchnn._library.plain_eager`) ``y``
+is written over ``x - mean`` and ``dL/dx`` over ``xhat``, both dead by then: two full-size buffers fewer per call,
+and the ones written are still in cache.
 """
 
 from __future__ import annotations
@@ -65,7 +69,7 @@ import math
 import torch
 from torch import Tensor
 
-from .._library import Function
+from .._library import Function, plain_eager
 
 Dims = tuple[int, ...]
 
@@ -101,11 +105,13 @@ def normalize_forward(
     var, mean, centred = moments(x, dims)  # (statistics shape), (statistics shape), (shape of x)
     rstd = torch.rsqrt(var + eps)
     gamma, beta = _view(weight, affine_shape), _view(bias, affine_shape)
+    out = centred if plain_eager(x, weight, bias) else None  # y overwrites centred, needed for nothing else
     if gamma is None or constant_over(affine_shape, x.dim(), dims):  # one pass: (x - mean) * scale + beta
         scale = rstd if gamma is None else rstd * gamma  # (statistics shape)
-        return (centred * scale if beta is None else torch.addcmul(beta, centred, scale)), mean, var
-    xhat = centred * rstd  # (shape of x)
-    return (xhat * gamma if beta is None else torch.addcmul(beta, xhat, gamma)), mean, var
+        y = torch.mul(centred, scale, out=out) if beta is None else torch.addcmul(beta, centred, scale, out=out)
+        return y, mean, var
+    xhat = torch.mul(centred, rstd, out=out)  # (shape of x)
+    return (torch.mul(xhat, gamma, out=out) if beta is None else torch.addcmul(beta, xhat, gamma, out=out)), mean, var
 
 
 def frozen_norm_forward(
@@ -181,7 +187,10 @@ class NormalizeFunction(Function):
         grad_x = None
         if ctx.needs_input_grad[0]:  # c0 + xhat * c1 + rstd * gx
             c0, c1 = -rstd * sum_gx / M, -rstd * sum_gx_xhat / M  # (statistics shape)
-            grad_x = torch.addcmul(torch.addcmul(c0, xhat, c1), g, scale)  # (shape of x)
+            if plain_eager(x, grad) and not torch.is_grad_enabled():  # xhat's buffer becomes dL/dx: no fresh one
+                grad_x = torch.addcmul(c0, xhat, c1, out=xhat).addcmul_(g, scale)  # (shape of x)
+            else:
+                grad_x = torch.addcmul(torch.addcmul(c0, xhat, c1), g, scale)
         return grad_x, *_affine_grads(ctx, g_xhat, sum_g, ctx.needs_input_grad[1:3]), None, None, None
 
 
